@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` runs the main job, `make test` passes the tests.
+# Everything is installed by these targets; nothing is expected to be installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+COMPAT := .venv-compat
+PIP_FLAGS := --disable-pip-version-check --progress-bar off -q
+
+# torch==2.13.0 takes the local CPU wheel; any other spec pulls GBs of CUDA wheels.
+TORCH_MAIN := torch==2.13.0
+# Composer 0.32.1 needs torch<2.7.1 + torchvision; mosaicml-streaming 0.13.0 imports torchvision.
+COMPAT_PINS := torch==2.7.0 torchvision==0.22.0 mosaicml==0.32.1 mosaicml-streaming==0.13.0 litdata webdataset
+
+.PHONY: install compat-venv lint test test-main test-compat demo bench clean
+
+install: $(VENV)/.stamp
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -U pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,test]'
+	@touch $@
+
+compat-venv: $(COMPAT)/.stamp
+
+$(COMPAT)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) -U pip
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(COMPAT_PINS)
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) torch==2.7.0 -e '.[test]'
+	@touch $@
+
+lint: install
+	$(VENV)/bin/ruff check streaming_lightning recipes tests benchmarks
+	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks
+	$(VENV)/bin/mypy
+
+test-main: install
+	$(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
+
+test-compat: compat-venv
+	SL_REQUIRE_COMPAT=1 $(COMPAT)/bin/python -m pytest -m compat -q
+
+test: lint test-main test-compat
+
+demo: install
+	$(VENV)/bin/python -m streaming_lightning.demo
+
+bench: compat-venv
+	$(COMPAT)/bin/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(COMPAT) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks against mosaicml-streaming, litdata and webdataset (`make bench`)."""

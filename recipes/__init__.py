@@ -1,0 +1,1 @@
+"""Per-dataset converters (raw format -> MDS) and dataset classes; filled by the recipes issue."""

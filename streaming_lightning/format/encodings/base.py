@@ -1,0 +1,40 @@
+"""The contract every MDS column encoding fulfils."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from streaming_lightning.errors import EncodingError
+
+
+class Coder:
+    """Turns one column value into bytes and back.
+
+    ``size`` is the encoded size in bytes when it is the same for every value (then the sample
+    stores no per-value length), else ``None``. ``safe`` is False for encodings whose decoding can
+    execute code; readers refuse those unless the user opts in.
+    """
+
+    size: int | None = None
+    safe: ClassVar[bool] = True
+    #: Python types accepted by :meth:`encode`, for the error message when a value has another.
+    accepts: ClassVar[tuple[type, ...]] = ()
+
+    def encode(self, obj: Any) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def _check_type(self, obj: Any, encoding: str) -> None:
+        if self.accepts and not isinstance(obj, self.accepts):
+            names = " or ".join(t.__name__ for t in self.accepts)
+            raise EncodingError(
+                f"Encoding {encoding!r} expects {names}, got {type(obj).__name__}: {obj!r:.80}"
+            )
+
+
+def no_config(name: str, config: str | None) -> None:
+    """Raise if an encoding that takes no parameters was given some (``'int:5'``)."""
+    if config is not None:
+        raise EncodingError(f"Encoding {name!r} takes no parameters, got {name}:{config}.")

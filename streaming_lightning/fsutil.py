@@ -1,0 +1,66 @@
+"""Small filesystem primitives every layer shares: atomic writes and safe path joins.
+
+A reader of a shared cache must never see a partial file, so every file we create is written
+to a temporary name in the same directory and renamed into place (rename is atomic on POSIX
+within one filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterable
+
+from streaming_lightning.errors import UnsafePathError
+
+
+def temp_path_for(path: str) -> str:
+    """A unique temporary name beside ``path``; unique per process and call."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.tmp.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+
+
+def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = False) -> int:
+    """Write ``chunks`` to ``path`` atomically; return the number of bytes written.
+
+    ``fsync=True`` additionally makes the content durable before it becomes visible, for files
+    whose loss after a power cut would matter (downloads, index files).
+    """
+    parts: Iterable[bytes] = (chunks,) if isinstance(chunks, bytes) else chunks
+    tmp = temp_path_for(path)
+    written = 0
+    try:
+        with open(tmp, "wb") as file:
+            for chunk in parts:
+                written += file.write(chunk)
+            if fsync:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return written
+
+
+def safe_join(root: str, relative: str, *, source: str) -> str:
+    """Join an untrusted relative path onto ``root``, refusing anything that escapes it.
+
+    ``source`` names where the path came from (e.g. the index.json) for the error message.
+    Subdirectories are allowed because merged indexes name shards as ``part/shard.00000.mds``.
+    """
+    if not isinstance(relative, str) or not relative:
+        raise UnsafePathError(f"{source}: file name {relative!r} is empty or not a string.")
+    if "\0" in relative or "\\" in relative:
+        raise UnsafePathError(f"{source}: file name {relative!r} contains a forbidden character.")
+    if os.path.isabs(relative) or relative.startswith("~"):
+        raise UnsafePathError(f"{source}: file name {relative!r} is absolute; it must be relative.")
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePathError(
+            f"{source}: file name {relative!r} would escape the dataset directory "
+            "(no '..', '.', or empty components allowed)."
+        )
+    return os.path.join(root, *parts)
