@@ -31,6 +31,7 @@ VALUE_DTYPE_CODES: dict[str, int] = {
     "float64": 66,
 }
 _CODE_TO_VALUE_DTYPE = {code: name for name, code in VALUE_DTYPE_CODES.items()}
+_DTYPE_CODES = {np.dtype(name).newbyteorder("<"): code for name, code in VALUE_DTYPE_CODES.items()}
 _SHAPE_DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
 
@@ -77,17 +78,22 @@ class NDArrayCoder(Coder):
             self.size = int(np.prod(shape)) * self._np_dtype.itemsize
 
     def encode(self, obj: Any) -> bytes:
+        # Hot path (one call per sample per column): a column with fixed dtype and shape whose
+        # value already matches needs nothing but the raw bytes.
+        if type(obj) is np.ndarray and self.size is not None:
+            if obj.dtype == self._np_dtype and obj.shape == self.shape:
+                return obj.tobytes()
         self._check_type(obj, self.name)
         arr: np.ndarray = obj
         parts: list[bytes] = []
-        dtype_name = arr.dtype.name
-        if dtype_name not in VALUE_DTYPE_CODES:
-            raise EncodingError(f"Encoding {self.name!r}: unsupported array dtype {dtype_name}.")
-        if self.dtype is None:
-            parts.append(bytes((VALUE_DTYPE_CODES[dtype_name],)))
-        elif dtype_name != self.dtype:
+        code = _DTYPE_CODES.get(arr.dtype.newbyteorder("<"))
+        if code is None:
+            raise EncodingError(f"Encoding {self.name!r}: unsupported array dtype {arr.dtype}.")
+        if self._np_dtype is None:
+            parts.append(bytes((code,)))
+        elif arr.dtype.newbyteorder("<") != self._np_dtype:
             raise EncodingError(
-                f"Encoding {self.name!r}: expected dtype {self.dtype}, got {dtype_name}."
+                f"Encoding {self.name!r}: expected dtype {self.dtype}, got {arr.dtype.name}."
             )
         if arr.size == 0:
             raise EncodingError(f"Encoding {self.name!r}: cannot store an array with 0 elements.")
@@ -98,9 +104,9 @@ class NDArrayCoder(Coder):
                 )
             if arr.ndim >= 64:
                 raise EncodingError(f"Encoding {self.name!r}: at most 63 axes, got {arr.ndim}.")
-            code = _shape_dtype_code(arr.shape)
-            parts.append(bytes(((arr.ndim << 2) | code,)))
-            parts.append(np.asarray(arr.shape, dtype=_SHAPE_DTYPES[code]).tobytes())
+            shape_code = _shape_dtype_code(arr.shape)
+            parts.append(bytes(((arr.ndim << 2) | shape_code,)))
+            parts.append(np.asarray(arr.shape, dtype=_SHAPE_DTYPES[shape_code]).tobytes())
         elif arr.shape != self.shape:
             raise EncodingError(
                 f"Encoding {self.name!r}: expected shape {self.shape}, got {arr.shape}."

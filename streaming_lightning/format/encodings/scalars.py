@@ -21,6 +21,8 @@ class IntCoder(Coder):
     accepts = (numbers.Integral,)
 
     def encode(self, obj: Any) -> bytes:
+        if type(obj) is int and -(1 << 63) <= obj < 1 << 63:
+            return _INT64.pack(obj)
         self._check_type(obj, "int")
         try:
             return _INT64.pack(int(obj))
