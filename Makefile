@@ -11,7 +11,7 @@ TORCH_MAIN := torch==2.13.0
 # Composer 0.32.1 needs torch<2.7.1 + torchvision; mosaicml-streaming 0.13.0 imports torchvision.
 COMPAT_PINS := torch==2.7.0 torchvision==0.22.0 mosaicml==0.32.1 mosaicml-streaming==0.13.0 litdata webdataset
 
-.PHONY: install compat-venv lint test test-main test-compat demo bench clean
+.PHONY: install azurite compat-venv lint test test-main test-compat demo bench clean
 
 install: $(VENV)/.stamp
 
@@ -20,6 +20,14 @@ $(VENV)/.stamp: pyproject.toml
 	$(VENV)/bin/pip install $(PIP_FLAGS) -U pip
 	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,test]'
 	@touch $@
+
+# Azurite (Azure Blob emulator) for the storage tests, installed into the venv, not the repo.
+AZURITE := $(VENV)/azurite/node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+
+$(AZURITE): | $(VENV)/.stamp
+	mkdir -p $(VENV)/azurite
+	cd $(VENV)/azurite && npm install --no-audit --no-fund --silent azurite@3.37.0
 
 compat-venv: $(COMPAT)/.stamp
 
@@ -35,7 +43,7 @@ lint: install
 	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks
 	$(VENV)/bin/mypy
 
-test-main: install
+test-main: install azurite
 	$(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
 
 test-compat: compat-venv

@@ -57,3 +57,19 @@ class UnsafePathError(CorruptDataError):
 
 class MissingExtraError(StreamingError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
+
+
+class StorageError(StreamingError, OSError):
+    """A transfer to or from storage failed. The message names the URL, never credentials."""
+
+
+class RemoteNotFoundError(StorageError, FileNotFoundError):
+    """The remote object or bucket does not exist (not retried)."""
+
+
+class RemotePermissionError(StorageError, PermissionError):
+    """Access was denied or credentials are missing/invalid (not retried)."""
+
+
+class TransientStorageError(StorageError):
+    """A failure worth retrying: timeout, throttling, 5xx, reset or truncated transfer."""
