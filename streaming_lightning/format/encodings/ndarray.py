@@ -80,9 +80,13 @@ class NDArrayCoder(Coder):
     def encode(self, obj: Any) -> bytes:
         # Hot path (one call per sample per column): a column with fixed dtype and shape whose
         # value already matches needs nothing but the raw bytes.
-        if type(obj) is np.ndarray and self.size is not None:
-            if obj.dtype == self._np_dtype and obj.shape == self.shape:
-                return obj.tobytes()
+        if (
+            type(obj) is np.ndarray
+            and self.size is not None
+            and obj.dtype == self._np_dtype
+            and obj.shape == self.shape
+        ):
+            return obj.tobytes()
         self._check_type(obj, self.name)
         arr: np.ndarray = obj
         parts: list[bytes] = []
