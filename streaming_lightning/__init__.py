@@ -5,6 +5,7 @@ Importing this package is cheap: it never imports Lightning, Composer, torchvisi
 SDK. Those load only when the feature that needs them is used.
 """
 
+from streaming_lightning import storage  # registers the uploader used by remote writer outputs
 from streaming_lightning.errors import StreamingError
 from streaming_lightning.format import (
     CSVWriter,
@@ -28,4 +29,5 @@ __all__ = [
     "XSVWriter",
     "__version__",
     "merge_index",
+    "storage",
 ]

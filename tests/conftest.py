@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Server fixtures (real servers on 127.0.0.1), available to every test module.
+pytest_plugins = ["tests.fixtures.s3_server"]
+
 _COMPAT_DIR = Path(__file__).parent / "compat"
 
 

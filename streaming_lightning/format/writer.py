@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
@@ -25,6 +26,7 @@ from streaming_lightning.format.compression import (
 )
 from streaming_lightning.format.hashing import hash_bytes, validate_hashes
 from streaming_lightning.format.index import INDEX_BASENAME, INDEX_VERSION, write_index
+from streaming_lightning.format.sink import RemoteSink, open_sink
 from streaming_lightning.fsutil import atomic_write
 from streaming_lightning.units import parse_bytes
 
@@ -33,28 +35,21 @@ class OutputExistsError(StreamingError, FileExistsError):
     """The writer's output directory already holds files and ``exist_ok`` is False."""
 
 
-def _resolve_out(out: str | tuple[str, str]) -> tuple[str, str | None]:
-    """Split ``out`` into (local directory, remote URL or None)."""
+def _resolve_out(out: str | tuple[str, str]) -> tuple[str | None, str | None]:
+    """Split ``out`` into (local directory or None, remote URL or None)."""
     if isinstance(out, (tuple, list)):
         if len(out) != 2:
             raise ConfigError(f"out must be a path, a URL, or a (local, remote) pair; got {out!r}.")
         local, remote = out
+    elif "://" in str(out) and not str(out).startswith("file://"):
+        local, remote = None, str(out)
     else:
         local, remote = out, None
-        if "://" in str(out) and not str(out).startswith("file://"):
-            local, remote = "", str(out)
     if isinstance(local, str) and local.startswith("file://"):
         local = local[len("file://") :]
-    if remote is not None:
-        # Uploads arrive with the storage layer; until then refuse instead of silently keeping
-        # everything on local disk.
-        raise ConfigError(
-            f"Writing to a remote location ({remote}) needs the storage layer, which is not "
-            "available in this version. Write to a local directory and upload it yourself."
-        )
-    if not local:
-        raise ConfigError("out must name a directory.")
-    return os.path.abspath(os.path.expanduser(local)), remote
+    if not local and not remote:
+        raise ConfigError("out must name a directory or a remote URL.")
+    return (os.path.abspath(os.path.expanduser(local)) if local else None), remote
 
 
 class ShardWriter(ABC):
@@ -94,8 +89,16 @@ class ShardWriter(ABC):
         self.size_limit = limit
         self.keep_local = keep_local
         self.retry = retry
-        self.local, self.remote = _resolve_out(out)
-        self._prepare_directory(exist_ok)
+        local, self.remote = _resolve_out(out)
+        self._sink: RemoteSink | None = None
+        if self.remote is not None:
+            self._sink = open_sink(self.remote, retry)
+            self._sink.check_output(exist_ok)
+        # Remote only: stage shards in a private temp dir, removed when the writer is done.
+        self._owns_local = local is None
+        self.local = local or tempfile.mkdtemp(prefix="streaming-lightning-write-")
+        if not self._owns_local:
+            self._prepare_directory(exist_ok)
 
         self.shards: list[dict[str, Any]] = []
         self._samples: list[bytes] = []
@@ -197,6 +200,10 @@ class ShardWriter(ABC):
             with self._written_lock:
                 self._written.append(path)
             atomic_write(path, data)
+            if self._sink is not None:
+                self._sink.upload(path, name)
+                if not self.keep_local:
+                    os.unlink(path)
             prefix = "data" if role == "data" else "meta"
             entry[f"raw_{prefix}"] = raw_info
             entry[f"zip_{prefix}"] = zip_info
@@ -221,7 +228,12 @@ class ShardWriter(ABC):
                 self._flush()
             while self._pending:
                 self._collect(self._pending.popleft())
-            write_index(self.local, self.shards)
+            index_path = write_index(self.local, self.shards)
+            if self._sink is not None:
+                # Last, so a reader of the remote never sees an index naming missing shards.
+                self._sink.upload(index_path, INDEX_BASENAME)
+                if not self.keep_local:
+                    shutil.rmtree(self.local, ignore_errors=True)
         except BaseException:
             self._abort()
             raise

@@ -81,12 +81,15 @@ def download_file(
     timeout: float = 60.0,
     expected_bytes: int | None = None,
     lock_timeout: float | None = None,
+    verify: Callable[[str], None] | None = None,
 ) -> str:
     """Make ``local_path`` a complete copy of ``url``; returns ``local_path``.
 
     Returns at once if the file is already there. ``timeout`` bounds each network operation;
     the whole download (all retries included) must finish within ``lock_timeout`` (default:
     ``timeout * (retry + 1)`` plus backoff) or a :class:`StorageError` names the URL.
+    ``verify(temp_path)`` may check the content (e.g. its hash) before it is renamed into
+    place; raising :class:`TransientStorageError` from it discards the file and retries.
     """
     if os.path.exists(local_path):
         return local_path
@@ -103,7 +106,7 @@ def download_file(
                 return local_path
             deadline = time.monotonic() + budget
             with_retries(
-                lambda: _download_once(url, local_path, timeout, expected_bytes),
+                lambda: _download_once(url, local_path, timeout, expected_bytes, verify),
                 url=url,
                 verb="download",
                 retry=retry,
@@ -117,7 +120,13 @@ def download_file(
     return local_path
 
 
-def _download_once(url: str, local_path: str, timeout: float, expected_bytes: int | None) -> None:
+def _download_once(
+    url: str,
+    local_path: str,
+    timeout: float,
+    expected_bytes: int | None,
+    verify: Callable[[str], None] | None,
+) -> None:
     tmp = temp_path_for(local_path)
     try:
         get_backend(url).download(url, tmp, timeout)

@@ -17,7 +17,9 @@ from tests.samples import ALL_COLUMNS, expected_after_roundtrip, normalize, samp
 
 
 def write(out, columns, samples, **kwargs):  # type: ignore[no-untyped-def]
-    with MDSWriter(out=str(out), columns=columns, **kwargs) as writer:
+    with MDSWriter(
+        out=out if isinstance(out, tuple) else str(out), columns=columns, **kwargs
+    ) as writer:
         for sample in samples:
             writer.write(sample)
     return writer
@@ -149,11 +151,35 @@ def test_finish_is_explicit_and_idempotent(tmp_path) -> None:  # type: ignore[no
 def test_local_out_forms(tmp_path) -> None:  # type: ignore[no-untyped-def]
     write(f"file://{tmp_path}/a", {"x": "int"}, [{"x": 1}])
     assert (tmp_path / "a" / "index.json").exists()
-    with pytest.raises(ConfigError, match="remote"):
-        MDSWriter(out="s3://bucket/path", columns={"x": "int"})
-    with pytest.raises(ConfigError, match="remote"):
-        MDSWriter(out=(str(tmp_path / "b"), "gs://bucket/path"), columns={"x": "int"})
+    with pytest.raises(ConfigError, match="scheme 'ftp'"):
+        MDSWriter(out="ftp://host/path", columns={"x": "int"})
+    with pytest.raises(ConfigError, match="scheme 'ftp'"):
+        MDSWriter(out=(str(tmp_path / "b"), "ftp://host/path"), columns={"x": "int"})
     assert not (tmp_path / "b").exists(), "nothing is created when arguments are refused"
+
+
+def test_local_to_local_remote_upload(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A remote that is a local path (NFS, a mounted bucket) goes through the same uploader."""
+    remote = tmp_path / "remote"
+    write(
+        (str(tmp_path / "stage"), str(remote)),
+        {"x": "int"},
+        [{"x": i} for i in range(500)],
+        size_limit=1000,
+    )
+    assert not (tmp_path / "stage").exists(), "keep_local=False removes the staging directory"
+    assert [s["x"] for s in LocalDataset(str(remote))] == list(range(500))
+    with pytest.raises(OutputExistsError, match="already exists"):
+        MDSWriter(out=(str(tmp_path / "stage2"), str(remote)), columns={"x": "int"})
+    write(
+        (str(tmp_path / "stage3"), str(remote)),
+        {"x": "int"},
+        [{"x": 7}],
+        keep_local=True,
+        exist_ok=True,
+    )
+    assert [s["x"] for s in LocalDataset(str(tmp_path / "stage3"))] == [7]
+    assert [s["x"] for s in LocalDataset(str(remote))] == [7]
 
 
 def test_invalid_arguments_touch_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
