@@ -44,7 +44,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test-main: install azurite
-	$(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
+	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
 
 test-compat: compat-venv
 	SL_REQUIRE_COMPAT=1 $(COMPAT)/bin/python -m pytest -m compat -q

@@ -22,8 +22,11 @@ def main() -> None:
     for name in args.cases:
         if name not in CASES:
             parser.error(f"unknown case {name!r}; choose from {CASES}")
-        spec = importlib.import_module(f"benchmarks.cases.{name}").SPEC
-        rows = run_case(spec, repeats=args.repeats, quick=args.quick)
+        module = importlib.import_module(f"benchmarks.cases.{name}")
+        environment = getattr(module, "environment", None)
+        rows = run_case(
+            module.SPEC, repeats=args.repeats, quick=args.quick, environment=environment
+        )
         print(format_table(rows), flush=True)
         json_path, png_path = save(rows, args.results, name + ("-quick" if args.quick else ""))
         print(f"saved {json_path}" + (f" and {png_path}" if png_path else ""))

@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,15 +51,25 @@ def run_once(case: str, library: str, params: dict[str, Any], timeout: float) ->
 
 
 def run_case(
-    spec: CaseSpec, *, repeats: int, quick: bool, timeout: float = 900
+    spec: CaseSpec,
+    *,
+    repeats: int,
+    quick: bool,
+    timeout: float = 900,
+    environment: Callable[[dict[str, Any]], AbstractContextManager[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Measure every parameter set. ``environment(params)``, if given, is entered once per
+    parameter set in this process (e.g. to start a storage server and upload the data) and
+    yields extra parameters for the workers."""
     rows: list[dict[str, Any]] = []
     for params in spec.quick_params if quick and spec.quick_params else spec.params:
         samples: dict[str, list[dict[str, float]]] = {lib: [] for lib in spec.libraries}
-        for rep in range(repeats):
-            order = spec.libraries if rep % 2 == 0 else list(reversed(spec.libraries))
-            for library in order:
-                samples[library].append(run_once(spec.name, library, params, timeout))
+        with environment(params) if environment else nullcontext({}) as extra:
+            for rep in range(repeats):
+                order = spec.libraries if rep % 2 == 0 else list(reversed(spec.libraries))
+                for library in order:
+                    run_params = {**params, **extra}
+                    samples[library].append(run_once(spec.name, library, run_params, timeout))
         for metric in spec.metrics:
             medians = {
                 lib: statistics.median(r[metric.name] for r in runs)

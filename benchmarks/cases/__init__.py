@@ -1,3 +1,3 @@
 """One module per benchmark case; each exposes ``SPEC`` and ``run(library, params)``."""
 
-CASES = ["write"]
+CASES = ["write", "download"]

@@ -57,7 +57,8 @@ def with_retries(
         except TransientStorageError as err:
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if attempt >= retry or out_of_time:
-                why = "deadline passed" if out_of_time else f"{attempt + 1} attempts"
+                tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                why = f"deadline passed after {tries}" if out_of_time else tries
                 raise TransientStorageError(f"Failed to {verb} {url} ({why}): {err}") from err
             delay = backoff_delay(attempt)
             if deadline is not None:
