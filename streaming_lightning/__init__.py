@@ -14,8 +14,8 @@ from streaming_lightning.format import (
     MDSWriter,
     TSVWriter,
     XSVWriter,
-    merge_index,
 )
+from streaming_lightning.storage.merge import merge_index
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ from streaming_lightning.format.jsonl.writer import JSONWriter
 from streaming_lightning.format.local import LocalDataset
 from streaming_lightning.format.mds.reader import MDSReader
 from streaming_lightning.format.mds.writer import MDSWriter
-from streaming_lightning.format.merge import merge_index
+from streaming_lightning.format.merge import merge_local
 from streaming_lightning.format.reader import ShardReader
 from streaming_lightning.format.readers import reader_from_json
 from streaming_lightning.format.writer import OutputExistsError, ShardWriter
@@ -58,6 +58,6 @@ __all__ = [
     "load_index",
     "mds_decode",
     "mds_encode",
-    "merge_index",
+    "merge_local",
     "reader_from_json",
 ]

@@ -50,7 +50,5 @@ def test_merge_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     _write_parts(tmp_path / "a", parts=1)
     with pytest.raises(ConfigError, match="inside a subdirectory"):
         merge_index([str(tmp_path / "a" / "0")], str(tmp_path / "b"))
-    with pytest.raises(ConfigError, match="storage layer"):
-        merge_index(["s3://bucket/0/index.json"], str(tmp_path / "a"))
     with pytest.raises(ConfigError):
         merge_index()

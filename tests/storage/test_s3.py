@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streaming_lightning import LocalDataset, MDSWriter
+from streaming_lightning import LocalDataset, MDSWriter, merge_index
 from streaming_lightning.errors import (
     MissingExtraError,
     RemoteNotFoundError,
@@ -208,3 +208,22 @@ def test_concurrent_processes_download_a_shard_once(s3: S3Server, tmp_path: Path
     assert counter.value == 1, "the shard was downloaded more than once"
     assert (tmp_path / "cache" / "shard.00000.mds").read_bytes() == data
     assert sorted(os.listdir(tmp_path / "cache")) == [".locks", "shard.00000.mds"]
+
+
+def test_merge_index_on_a_remote_root(s3: S3Server, tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    root = f"s3://{bucket}/converted"
+    for part in range(3):
+        with MDSWriter(out=f"{root}/part{part}", columns={"x": "int"}, size_limit=400) as w:
+            for i in range(40):
+                w.write({"x": part * 100 + i})
+    assert merge_index(root) == f"{root}/index.json"
+    download_dataset(root, str(tmp_path / "all"))
+    assert [s["x"] for s in LocalDataset(str(tmp_path / "all"))] == [
+        p * 100 + i for p in range(3) for i in range(40)
+    ]
+    # The list form, with a local copy of the merged index.
+    merge_index([f"{root}/part2/index.json", f"{root}/part0"], (str(tmp_path / "local"), root))
+    assert (tmp_path / "local" / "index.json").read_bytes().count(b"part2/shard.") > 0
+    download_dataset(root, str(tmp_path / "two"))
+    assert [s["x"] for s in LocalDataset(str(tmp_path / "two"))][:2] == [200, 201]
