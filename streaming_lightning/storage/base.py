@@ -12,7 +12,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
-from urllib.parse import urlparse
 
 from streaming_lightning.errors import ConfigError
 
@@ -27,10 +26,12 @@ class ObjectURL:
 
     @classmethod
     def parse(cls, url: str) -> ObjectURL:
-        parsed = urlparse(url)
-        if not parsed.scheme or not parsed.netloc:
+        # Not urllib.parse: object keys may contain '?' and '#', which it would cut off.
+        scheme, sep, rest = url.partition("://")
+        bucket, _, key = rest.partition("/")
+        if not sep or not scheme or not bucket:
             raise ConfigError(f"{url!r} is not a storage URL like s3://bucket/path.")
-        return cls(parsed.scheme, parsed.netloc, parsed.path.lstrip("/"))
+        return cls(scheme, bucket, key.lstrip("/"))
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.key}"
