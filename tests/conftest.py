@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 # Server fixtures (real servers on 127.0.0.1), available to every test module.
-pytest_plugins = ["tests.fixtures.s3_server"]
+pytest_plugins = [
+    "tests.fixtures.s3_server",
+    "tests.fixtures.gcs_server",
+    "tests.fixtures.azure_server",
+    "tests.fixtures.oci_server",
+]
 
 _COMPAT_DIR = Path(__file__).parent / "compat"
 
