@@ -6,6 +6,7 @@ SDK. Those load only when the feature that needs them is used.
 """
 
 from streaming_lightning import storage  # registers the uploader used by remote writer outputs
+from streaming_lightning.dataset import Stream, StreamingDataset
 from streaming_lightning.errors import StreamingError
 from streaming_lightning.format import (
     CSVWriter,
@@ -24,6 +25,8 @@ __all__ = [
     "JSONWriter",
     "LocalDataset",
     "MDSWriter",
+    "Stream",
+    "StreamingDataset",
     "StreamingError",
     "TSVWriter",
     "XSVWriter",

@@ -12,27 +12,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from streaming_lightning.errors import HashError, TransientStorageError
-from streaming_lightning.format.hashing import hash_file
 from streaming_lightning.format.index import INDEX_BASENAME, FileInfo, load_index
 from streaming_lightning.fsutil import safe_join
-from streaming_lightning.storage.transfer import download_file
+from streaming_lightning.storage.transfer import download_file, hash_verifier
 from streaming_lightning.storage.uploader import join_url
-
-
-def _hash_check(info: FileInfo, algo: str, url: str):  # type: ignore[no-untyped-def]
-    expected = info.hashes.get(algo)
-    if expected is None:
-        raise HashError(f"validate_hash={algo!r} but the index records no {algo} digest for {url}.")
-
-    def verify(path: str) -> None:
-        actual = hash_file(algo, path)
-        if actual != expected:
-            raise TransientStorageError(
-                f"{algo} of downloaded {url} is {actual}, index says {expected}"
-            )
-
-    return verify
 
 
 def shard_files(shards: list[dict[str, Any]]) -> list[FileInfo]:
@@ -75,7 +58,11 @@ def download_dataset(
         url = join_url(remote_root, info.basename)
         dest = safe_join(local_root, info.basename, source=index_path)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        verify = _hash_check(info, validate_hash, url) if validate_hash else None
+        verify = (
+            hash_verifier(info.hashes.get(validate_hash), validate_hash, url)
+            if validate_hash
+            else None
+        )
         download_file(
             url, dest, retry=retry, timeout=timeout, expected_bytes=info.bytes, verify=verify
         )

@@ -22,6 +22,7 @@ from typing import TypeVar
 from filelock import FileLock, Timeout
 
 from streaming_lightning.errors import (
+    ConfigError,
     RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
@@ -142,6 +143,29 @@ def _download_once(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def hash_verifier(expected: str | None, algo: str, url: str) -> Callable[[str], None]:
+    """A ``verify`` callback for :func:`download_file` that checks a downloaded file's digest.
+
+    A mismatch is treated as a transient failure (the bytes were damaged in transit), so the
+    file is discarded and fetched again; a digest the index does not record is a config error.
+    """
+    from streaming_lightning.format.hashing import hash_file
+
+    if expected is None:
+        raise ConfigError(
+            f"validate_hash={algo!r} but the index records no {algo} digest for {url}."
+        )
+
+    def verify(path: str) -> None:
+        actual = hash_file(algo, path)
+        if actual != expected:
+            raise TransientStorageError(
+                f"{algo} of downloaded {url} is {actual}, index says {expected}"
+            )
+
+    return verify
 
 
 def upload_file(local_path: str, url: str, *, retry: int = 2, timeout: float = 60.0) -> None:

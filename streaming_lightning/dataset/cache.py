@@ -1,0 +1,264 @@
+"""The node-local shard cache: fetch a shard once per node, decompress it once, read it through
+a memory map, and (with ``cache_limit``) evict least-recently-used shards no process is using.
+
+Coordination between ranks and workers of a node uses only the filesystem: a download lock per
+file (storage layer), and a lease file per shard held with ``flock`` while a process reads the
+shard. The kernel drops a dead process's locks, so a killed run leaves nothing stale behind —
+no shared-memory names, nothing to clean up by hand.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from filelock import FileLock
+
+from streaming_lightning.dataset.stream import Stream
+from streaming_lightning.errors import ConfigError, StorageError
+from streaming_lightning.format.reader import ShardReader
+from streaming_lightning.storage.transfer import download_file, hash_verifier
+from streaming_lightning.storage.uploader import join_url
+
+#: Memory maps a process keeps open at once; older ones are closed (RAM stays flat with shard count).
+MAX_OPEN_SHARDS = 64
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    stream: int
+    shard: int
+
+
+def check_cache_limit(streams: list[Stream], cache_limit: int) -> None:
+    """Refuse a limit that cannot hold even the largest shard (it could never make progress)."""
+    largest = 0
+    for stream in streams:
+        keep_zip = stream.keep_zip or stream.remote_root is None
+        for reader in stream.shards:
+            size = sum(
+                raw.bytes + (zipped.bytes if zipped is not None and keep_zip else 0)
+                for raw, zipped in reader.file_pairs()
+            )
+            largest = max(largest, size)
+    if cache_limit < largest:
+        raise ConfigError(
+            f"cache_limit={cache_limit} bytes is smaller than the largest shard ({largest} bytes "
+            "on disk); raise it to hold at least a few shards."
+        )
+
+
+class ShardCache:
+    """Makes shards of a set of streams readable locally, honouring ``cache_limit`` (bytes)."""
+
+    def __init__(self, streams: list[Stream], cache_limit: int | None, who: str = "") -> None:
+        self.streams = streams
+        self.cache_limit = cache_limit
+        self.who = who
+        self._open: OrderedDict[ShardRef, ShardReader] = OrderedDict()
+        self._leases: dict[ShardRef, int] = {}
+        if cache_limit is not None:
+            check_cache_limit(streams, cache_limit)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def reader(self, ref: ShardRef) -> ShardReader:
+        return self.streams[ref.stream].shards[ref.shard]
+
+    def footprint(self, ref: ShardRef) -> int:
+        """Bytes this shard occupies in the cache once ready (raw, plus zip if kept)."""
+        stream, reader = self.streams[ref.stream], self.reader(ref)
+        total = 0
+        for raw, zipped in reader.file_pairs():
+            total += raw.bytes
+            if zipped is not None and (stream.keep_zip or stream.remote_root is None):
+                total += zipped.bytes
+        return total
+
+    def _lease_path(self, ref: ShardRef) -> str:
+        reader = self.reader(ref)
+        root = self.streams[ref.stream].local_root
+        return os.path.join(
+            root, ".locks", reader.files["data"][0].basename.replace("/", "__") + ".lease"
+        )
+
+    # ------------------------------------------------------------------ leases
+
+    def acquire(self, ref: ShardRef) -> None:
+        """Mark the shard in use by this process (shared lock) so no one evicts it."""
+        if ref in self._leases:
+            return
+        path = self._lease_path(ref)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._leases[ref] = fd
+
+    def release(self, ref: ShardRef) -> None:
+        fd = self._leases.pop(ref, None)
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
+
+    def release_all(self) -> None:
+        for ref in list(self._leases):
+            self.release(ref)
+
+    # ------------------------------------------------------------------ fetching
+
+    def ensure(self, ref: ShardRef) -> ShardReader:
+        """Return an open reader for the shard, downloading and decompressing it if needed."""
+        reader = self._open.get(ref)
+        if reader is not None:
+            if reader.is_ready():
+                self._open.move_to_end(ref)
+                return reader
+            reader.close()  # evicted by another process since we opened it
+            del self._open[ref]
+        self.acquire(ref)
+        reader = self.reader(ref)
+        if not reader.is_ready():
+            self._fetch(ref)
+        reader.open()
+        self._open[ref] = reader
+        while len(self._open) > MAX_OPEN_SHARDS:
+            _, old = self._open.popitem(last=False)
+            old.close()
+        return reader
+
+    def may_prefetch(self, ref: ShardRef, queued: int) -> bool:
+        """Whether fetching ``ref`` ahead of use fits in half the cache limit (prefetching
+        more than the cache holds would evict shards before they are read)."""
+        if self.cache_limit is None:
+            return True
+        return (queued + 1) * self.footprint(ref) <= self.cache_limit // 2
+
+    def fetch(self, ref: ShardRef) -> None:
+        """Download and decompress ``ref`` if it is not ready (safe from several threads)."""
+        if not self.reader(ref).is_ready():
+            self._fetch(ref)
+
+    def _fetch(self, ref: ShardRef) -> None:
+        stream, reader = self.streams[ref.stream], self.reader(ref)
+        if self.cache_limit is not None:
+            self._make_room(self.footprint(ref), keep=ref)
+        for raw, zipped in reader.file_pairs():
+            raw_path = reader.path_of(raw.basename)
+            if os.path.exists(raw_path):
+                continue
+            stored = zipped or raw
+            stored_path = reader.path_of(stored.basename)
+            if not os.path.exists(stored_path):
+                if stream.remote_root is None:
+                    raise FileNotFoundError(
+                        f"{self.who}: shard file {stored_path} is missing and stream "
+                        f"{stream.describe()} has no remote to download it from."
+                    )
+                url = join_url(stream.remote_root, stored.basename)
+                verify = None
+                if stream.validate_hash:
+                    verify = hash_verifier(
+                        stored.hashes.get(stream.validate_hash), stream.validate_hash, url
+                    )
+                download_file(
+                    url,
+                    stored_path,
+                    retry=int(stream.download_retry or 0),
+                    timeout=float(stream.download_timeout or 60),
+                    expected_bytes=stored.bytes,
+                    verify=verify,
+                )
+        with FileLock(os.path.join(stream.local_root, ".locks", "decompress.lock"), timeout=600):
+            # Never delete the compressed originals when they are the only copy (no remote).
+            reader.prepare(
+                validate_hash=None, keep_zip=bool(stream.keep_zip) or stream.remote_root is None
+            )
+
+    # ------------------------------------------------------------------ eviction
+
+    def _present(self) -> list[tuple[float, ShardRef, int]]:
+        """(last use, shard, bytes) for every shard with files in the cache."""
+        found = []
+        for s, stream in enumerate(self.streams):
+            if stream.remote_root is None:
+                continue  # a local-only stream is the dataset itself, never a cache to evict
+            for i, reader in enumerate(stream.shards):
+                size, last = 0, 0.0
+                for raw, zipped in reader.file_pairs():
+                    for info in (raw, zipped):
+                        if info is None:
+                            continue
+                        try:
+                            st = os.stat(reader.path_of(info.basename))
+                        except FileNotFoundError:
+                            continue
+                        size += st.st_size
+                        last = max(last, st.st_atime, st.st_mtime)
+                if size:
+                    found.append((last, ShardRef(s, i), size))
+        return found
+
+    def _make_room(self, needed: int, keep: ShardRef, deadline_s: float = 120.0) -> None:
+        assert self.cache_limit is not None
+        root = self.streams[keep.stream].local_root
+        deadline = time.monotonic() + deadline_s
+        while True:
+            with FileLock(os.path.join(root, ".locks", "evict.lock"), timeout=deadline_s):
+                present = self._present()
+                used = sum(size for _, _, size in present)
+                if used + needed <= self.cache_limit:
+                    return
+                for _, ref, size in sorted(present, key=lambda item: item[0]):
+                    if ref == keep or ref in self._leases:
+                        continue
+                    if self._try_evict(ref):
+                        used -= size
+                        if used + needed <= self.cache_limit:
+                            return
+            if time.monotonic() > deadline or all(
+                ref in self._leases or ref == keep for _, ref, _ in present
+            ):
+                # Nobody else holds a lease we could wait for, or we waited long enough.
+                raise StorageError(
+                    f"{self.who}: cache_limit={self.cache_limit} bytes cannot hold shard "
+                    f"{self.reader(keep).files['data'][0].basename} ({needed} bytes): every cached "
+                    "shard is in use by a rank or worker on this node. Raise cache_limit."
+                )
+            time.sleep(0.05)
+
+    def _try_evict(self, ref: ShardRef) -> bool:
+        if self.streams[ref.stream].remote_root is None:
+            return False  # never delete the only copy of a shard
+        path = self._lease_path(ref)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    return False  # someone is reading it
+                raise
+            reader = self.reader(ref)
+            stale = self._open.pop(ref, None)
+            if stale is not None:
+                stale.close()
+            for raw, zipped in reader.file_pairs():
+                for info in (raw, zipped):
+                    if info is not None:
+                        try:
+                            os.unlink(reader.path_of(info.basename))
+                        except FileNotFoundError:
+                            pass
+            return True
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        self.release_all()
+        for reader in self._open.values():
+            reader.close()
+        self._open.clear()

@@ -1,0 +1,84 @@
+"""Epoch counters shared between the process that owns a dataset and its DataLoader workers.
+
+DataLoader workers run ``__iter__`` on copies of the dataset, so a plain attribute cannot tell
+the main process (for ``state_dict``) or the next epoch's workers which epoch is running. A
+small ``multiprocessing`` array is inherited by forked workers and passed to spawned ones; it is
+created lazily in each process that owns a dataset (a new DDP rank gets its own), never named,
+so nothing can be left behind for the next run to trip over.
+
+Layout: ``[resume_epoch, resume_offset, started[0], ..., started[MAX_WORKERS-1]]`` where
+``started[w]`` counts the epochs worker ``w`` has begun. Every worker begins every epoch, so
+worker ``w``'s epoch is ``started[w]`` when it begins.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from multiprocessing.context import get_spawning_popen
+from typing import Any
+
+MAX_WORKERS = 512
+_RESUME_EPOCH, _RESUME_OFFSET, _FIRST_SLOT = 0, 1, 2
+
+
+def _in_dataloader_worker() -> bool:
+    try:
+        from torch.utils.data import get_worker_info
+    except ImportError:
+        return False
+    return get_worker_info() is not None
+
+
+class EpochState:
+    def __init__(self) -> None:
+        self._array: Any = None
+        self._owner_pid: int | None = None
+
+    def _values(self) -> Any:
+        if self._array is None or (self._owner_pid != os.getpid() and not _in_dataloader_worker()):
+            self._array = multiprocessing.Array("q", _FIRST_SLOT + MAX_WORKERS, lock=True)
+            self._array[_RESUME_EPOCH] = -1
+            self._owner_pid = os.getpid()
+        return self._array
+
+    def begin(self, worker: int) -> tuple[int, int]:
+        """Called when worker ``worker`` starts iterating: (epoch, samples to skip)."""
+        values = self._values()
+        with values.get_lock():
+            epoch = values[_FIRST_SLOT + worker]
+            values[_FIRST_SLOT + worker] = epoch + 1
+            start = values[_RESUME_OFFSET] if values[_RESUME_EPOCH] == epoch else 0
+        return int(epoch), int(start)
+
+    def current_epoch(self) -> int:
+        """The epoch being (or last) iterated; the next one if none started yet."""
+        values = self._values()
+        with values.get_lock():
+            started = max(values[_FIRST_SLOT : _FIRST_SLOT + MAX_WORKERS])
+            if started == 0:
+                return max(0, values[_RESUME_EPOCH]) if values[_RESUME_EPOCH] >= 0 else 0
+            return int(started) - 1
+
+    def resume_point(self) -> tuple[int, int]:
+        values = self._values()
+        return int(values[_RESUME_EPOCH]), int(values[_RESUME_OFFSET])
+
+    def set_next(self, epoch: int, offset: int = 0) -> None:
+        """Make the next iteration (every worker) run ``epoch``, skipping ``offset`` samples."""
+        values = self._values()
+        with values.get_lock():
+            for i in range(MAX_WORKERS):
+                values[_FIRST_SLOT + i] = epoch
+            values[_RESUME_EPOCH] = epoch
+            values[_RESUME_OFFSET] = offset
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only a process being spawned (a DataLoader worker) may share the array; any other
+        # pickling (deepcopy, DDP spawn of a new rank) starts fresh state.
+        shared = self._array if get_spawning_popen() is not None else None
+        return {"array": shared, "pid": self._owner_pid if shared is not None else None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._array = state["array"]
+        self._owner_pid = state["pid"]

@@ -1,0 +1,167 @@
+"""The epoch plan: which sample id sits at each global position, and which positions a given
+rank and worker read. Pure functions of (sample space, canonical nodes, seed, epoch, global
+batch, algorithm) — never of the world size or worker count — so the sequence of global
+batches is the same on 1 GPU or 64, with any number of DataLoader workers.
+
+Layout of an epoch::
+
+    global position j = step * G + i          (G = global batch size, i in [0, G))
+    rank r reads positions step * G + [r * B, (r + 1) * B)  with B = G / world_size
+
+Positions are dealt to canonical-node parts by a fixed slot pattern that repeats every
+``period`` steps: position ``p`` of the period belongs to part ``p * NCN // (period * G)``. With
+physical nodes dividing NCN, node ``n``'s ranks read only node ``n``'s parts (cache locality);
+otherwise locality is weaker but the order is unchanged. Each part gets the same number of
+slots per period; the epoch has the fewest steps that give every part a slot for each of its
+samples, and the spare slots repeat the part's own first samples (the only padding: every
+sample appears at least once, every rank gets the same number of full batches).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streaming_lightning.dataset.shuffle import PartLayout, get_algorithm, make_layout
+from streaming_lightning.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """Everything the order of an epoch depends on (and nothing else)."""
+
+    shard_sizes: tuple[int, ...]
+    num_canonical_nodes: int
+    global_batch: int
+    seed: int
+    epoch: int
+    algorithm: str  # "none" when shuffle=False
+    block_size: int
+
+
+@dataclass
+class EpochPlan:
+    spec: PlanSpec
+    layout: PartLayout = field(init=False)
+    period: int = field(init=False)
+    slot_part: NDArray[np.int64] = field(init=False)
+    slot_index: NDArray[np.int64] = field(init=False)
+    slots_per_period: int = field(init=False)
+    steps: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        spec = self.spec
+        if spec.global_batch < 1 or spec.num_canonical_nodes < 1:
+            raise ConfigError("global batch size and num_canonical_nodes must be positive.")
+        sizes = np.asarray(spec.shard_sizes, np.int64)
+        num_samples = int(sizes.sum())
+        if num_samples == 0:
+            raise ConfigError("The dataset has no samples.")
+        if spec.num_canonical_nodes > num_samples:
+            raise ConfigError(
+                f"num_canonical_nodes={spec.num_canonical_nodes} exceeds the {num_samples} samples "
+                "of the dataset; lower it."
+            )
+        self._algorithm = get_algorithm(spec.algorithm)
+        self.layout = make_layout(
+            sizes,
+            spec.num_canonical_nodes,
+            spec.seed,
+            spec.epoch,
+            shuffled=spec.algorithm != "none",
+        )
+        ncn, g = spec.num_canonical_nodes, spec.global_batch
+        self.period = ncn // math.gcd(g, ncn)
+        period_len = self.period * g
+        self.slot_part = (np.arange(period_len, dtype=np.int64) * ncn) // period_len
+        self.slots_per_period = period_len // ncn
+        self.slot_index = (
+            np.arange(period_len, dtype=np.int64) - self.slot_part * self.slots_per_period
+        )
+        self.steps = self._count_steps()
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the epoch before padding."""
+        return int(self.layout.part_sizes.sum())
+
+    @property
+    def padded_samples(self) -> int:
+        return self.steps * self.spec.global_batch
+
+    def _slots_in(self, positions: int) -> NDArray[np.int64]:
+        """How many of the first ``positions`` global positions each part owns."""
+        period_len = len(self.slot_part)
+        full, rest = divmod(positions, period_len)
+        counts = np.full(self.spec.num_canonical_nodes, full * self.slots_per_period, np.int64)
+        counts += np.bincount(self.slot_part[:rest], minlength=self.spec.num_canonical_nodes)
+        return counts
+
+    def _count_steps(self) -> int:
+        g = self.spec.global_batch
+        need = self.layout.part_sizes
+        steps = max(1, -(-int(need.max()) * self.spec.num_canonical_nodes // g))
+        steps = max(1, -(-self.num_samples // g), steps - self.period)
+        while np.any(self._slots_in(steps * g) < need):
+            steps += 1
+        return steps
+
+    def part_positions(
+        self, positions: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(part, position within part) of global positions (padding wraps within the part)."""
+        period_len = len(self.slot_part)
+        cycle, offset = np.divmod(positions, period_len)
+        parts = self.slot_part[offset]
+        within = cycle * self.slots_per_period + self.slot_index[offset]
+        return parts, within % self.layout.part_sizes[parts]
+
+    def ids(self, positions: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Sample ids at the given global positions (any order, any subset)."""
+        positions = np.asarray(positions, np.int64)
+        out = np.empty(len(positions), np.int64)
+        if not len(positions):
+            return out
+        if positions.min() < 0 or positions.max() >= self.padded_samples:
+            raise IndexError(f"positions outside the epoch of {self.padded_samples} samples")
+        parts, within = self.part_positions(positions)
+        spec = self.spec
+        for part in np.unique(parts).tolist():
+            mask = parts == part
+            local = within[mask]
+            lo, hi = int(local.min()), int(local.max()) + 1
+            ids = self._algorithm(self.layout, part, lo, hi, spec.seed, spec.epoch, spec.block_size)
+            out[mask] = ids[local - lo]
+        return out
+
+    # -------------------------------------------------------------------- who reads what
+
+    def rank_positions(
+        self, rank: int, world_size: int, start: int, stop: int | None = None
+    ) -> NDArray[np.int64]:
+        """Global positions rank ``rank`` reads among positions [start, stop), in order."""
+        g = self.spec.global_batch
+        if g % world_size:
+            raise ConfigError(
+                f"The global batch size {g} is not divisible by the world size {world_size}."
+            )
+        device = g // world_size
+        stop = self.padded_samples if stop is None else min(stop, self.padded_samples)
+        first_step, last_step = start // g, -(-stop // g)
+        steps = np.arange(first_step, last_step, dtype=np.int64)
+        positions = (steps[:, None] * g + rank * device + np.arange(device)).ravel()
+        return positions[(positions >= start) & (positions < stop)]
+
+    def worker_batches(
+        self, rank: int, world_size: int, worker: int, num_workers: int, start: int
+    ) -> list[NDArray[np.int64]]:
+        """The device batches (global positions) worker ``worker`` of ``rank`` produces after
+        ``start`` samples of the epoch were consumed. Workers take the rank's batches
+        round-robin, which is the order a DataLoader collects them in."""
+        device = self.spec.global_batch // world_size
+        positions = self.rank_positions(rank, world_size, start)
+        batches = [positions[i : i + device] for i in range(0, len(positions), device)]
+        return batches[worker::num_workers]

@@ -1,0 +1,404 @@
+"""StreamingDataset: a PyTorch IterableDataset over one or more streams of shards, with the
+constructor of mosaicml-streaming's, so switching is one import.
+
+What happens where:
+- construction: validate arguments, load every stream's index (downloading index.json);
+- ``__iter__`` (in each rank and DataLoader worker): detect the world *now*, pick the epoch and
+  resume point from the shared epoch state, compute this worker's batches from the epoch plan
+  (pure, chunked), fetch shards through the node cache ahead of use, decode samples;
+- ``state_dict`` / ``load_state_dict``: a global sample position, valid for any world size and
+  worker count with the same global batch size.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from torch.utils.data import IterableDataset
+
+from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
+from streaming_lightning.dataset.epoch_state import EpochState
+from streaming_lightning.dataset.plan import EpochPlan, PlanSpec
+from streaming_lightning.dataset.sample_space import EpochSpace, build_space, samples_per_stream
+from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, default_block_size
+from streaming_lightning.dataset.stream import Stream
+from streaming_lightning.dataset.world import World, detect_world
+from streaming_lightning.errors import ConfigError
+from streaming_lightning.units import parse_bytes
+
+STATE_VERSION = 1
+
+
+class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
+    """Stream samples from shards in local or remote storage; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        streams: Sequence[Stream] | None = None,
+        remote: str | None = None,
+        local: str | None = None,
+        split: str | None = None,
+        download_retry: int = 2,
+        download_timeout: float = 60,
+        validate_hash: str | None = None,
+        keep_zip: bool = False,
+        epoch_size: int | str | None = None,
+        predownload: int | None = None,
+        cache_limit: int | str | None = None,
+        sampling_method: str = "balanced",
+        sampling_granularity: int = 1,
+        partition_algo: str = "relaxed",
+        num_canonical_nodes: int | None = None,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        shuffle_algo: str = "py1e",
+        shuffle_seed: int = 9176,
+        shuffle_block_size: int | None = None,
+        batching_method: str = "random",
+        allow_unsafe_types: bool = False,
+        replication: int | None = None,
+    ) -> None:
+        if streams is not None and (remote is not None or local is not None):
+            raise ConfigError("Pass either streams= or remote=/local=, not both.")
+        if sampling_method not in ("balanced", "fixed"):
+            raise ConfigError(
+                f"sampling_method must be 'balanced' or 'fixed', got {sampling_method!r}."
+            )
+        if sampling_granularity < 1:
+            raise ConfigError("sampling_granularity must be >= 1.")
+        if partition_algo not in ("relaxed", "orig"):
+            raise ConfigError(
+                f"partition_algo must be 'relaxed' or 'orig', got {partition_algo!r}."
+            )
+        if shuffle_algo not in SHUFFLE_ALGORITHMS:
+            raise ConfigError(
+                f"Unknown shuffle_algo {shuffle_algo!r}; choose one of {SHUFFLE_ALGORITHMS}."
+            )
+        if batching_method != "random":
+            raise ConfigError(
+                f"batching_method={batching_method!r} is not supported yet; only 'random' is."
+            )
+        if replication not in (None, 1):
+            raise ConfigError("replication is not supported yet; leave it unset.")
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if num_canonical_nodes is not None and num_canonical_nodes < 1:
+            raise ConfigError("num_canonical_nodes must be >= 1.")
+        if shuffle_block_size is not None and shuffle_block_size < 1:
+            raise ConfigError("shuffle_block_size must be >= 1.")
+        if predownload is not None and predownload < 0:
+            raise ConfigError("predownload must be >= 0.")
+
+        self.streams = (
+            list(streams)
+            if streams is not None
+            else [Stream(remote=remote, local=local, split=split)]
+        )
+        if not self.streams:
+            raise ConfigError("streams= is empty.")
+        for stream in self.streams:
+            stream.apply_defaults(
+                download_retry=download_retry,
+                download_timeout=download_timeout,
+                validate_hash=validate_hash,
+                keep_zip=keep_zip,
+            )
+            stream.load(allow_unsafe_types=allow_unsafe_types)
+        self._check_columns()
+
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.shuffle_algo = shuffle_algo
+        self.shuffle_seed = shuffle_seed
+        self.sampling_method = sampling_method
+        self.sampling_granularity = sampling_granularity
+        self.partition_algo = partition_algo
+        self.batching_method = batching_method
+        self.allow_unsafe_types = allow_unsafe_types
+        self.predownload = predownload
+        self.cache_limit = parse_bytes(cache_limit) if cache_limit is not None else None
+        if self.cache_limit is not None:
+            check_cache_limit(self.streams, self.cache_limit)
+        self._num_canonical_nodes = num_canonical_nodes
+        self._shuffle_block_size = shuffle_block_size
+
+        self.stream_sizes = [stream.num_samples for stream in self.streams]
+        self.stream_offsets = np.concatenate([[0], np.cumsum(self.stream_sizes)]).astype(np.int64)
+        self.shard_sizes = np.concatenate([stream.shard_sizes for stream in self.streams]).astype(
+            np.int64
+        )
+        self.shard_offsets = np.concatenate([[0], np.cumsum(self.shard_sizes)]).astype(np.int64)
+        self.shard_stream = np.concatenate(
+            [np.full(len(stream.shards), i, np.int64) for i, stream in enumerate(self.streams)]
+        )
+        self.stream_first_shard = np.concatenate(
+            [[0], np.cumsum([len(s.shards) for s in self.streams])]
+        ).astype(np.int64)
+        self.num_samples = int(self.shard_offsets[-1])
+        if self.num_samples == 0:
+            raise ConfigError(f"The dataset {[s.describe() for s in self.streams]} has no samples.")
+        self.samples_per_stream = samples_per_stream(
+            self.stream_sizes,
+            proportions=[s.proportion for s in self.streams],
+            repeats=[s.repeat for s in self.streams],
+            chooses=[s.choose for s in self.streams],
+            epoch_size=parse_bytes(epoch_size) if isinstance(epoch_size, str) else epoch_size,
+        )
+        self.epoch_size = int(sum(self.samples_per_stream))
+        self._state = EpochState()
+        self._cache: ShardCache | None = None
+        self._cache_pid: int | None = None
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def size(self) -> int:
+        """Samples in the underlying dataset (all streams, no repeats)."""
+        return self.num_samples
+
+    def _check_columns(self) -> None:
+        first = self.streams[0].columns()
+        for stream in self.streams[1:]:
+            if stream.columns() != first:
+                raise ConfigError(
+                    f"Streams have different columns: {self.streams[0].describe()} has {first}, "
+                    f"{stream.describe()} has {stream.columns()}."
+                )
+
+    def num_canonical_nodes(self, world: World) -> int:
+        if self._num_canonical_nodes is not None:
+            return self._num_canonical_nodes
+        return (64 if self.shuffle_algo == "py1s" else 1) * world.num_nodes
+
+    def global_batch(self, world: World) -> int:
+        return (self.batch_size or 1) * world.world_size
+
+    def fingerprint(self) -> str:
+        """Identifies the sample space: a checkpoint only resumes on the same data."""
+        text = json.dumps([self.shard_sizes.tolist(), self.samples_per_stream])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ planning
+
+    def _space(self, epoch: int) -> EpochSpace:
+        return _space_cached(self, epoch)
+
+    def plan(
+        self,
+        epoch: int,
+        world: World,
+        *,
+        num_canonical_nodes: int | None = None,
+        global_batch: int | None = None,
+    ) -> EpochPlan:
+        ncn = num_canonical_nodes or self.num_canonical_nodes(world)
+        spec = PlanSpec(
+            shard_sizes=tuple(self._space(epoch).shard_sizes.tolist()),
+            num_canonical_nodes=ncn,
+            global_batch=global_batch or self.global_batch(world),
+            seed=self.shuffle_seed,
+            epoch=epoch,
+            algorithm=self.shuffle_algo if self.shuffle else "none",
+            block_size=self._shuffle_block_size or default_block_size(ncn),
+        )
+        return _plan_cached(spec)
+
+    def __len__(self) -> int:
+        """Samples this rank yields per epoch (every rank yields the same number)."""
+        world = detect_world()
+        plan = self.plan(self._state.current_epoch(), world)
+        return plan.padded_samples // world.world_size
+
+    # ------------------------------------------------------------------ reading
+
+    def _shard_cache(self, world: World) -> ShardCache:
+        import os
+
+        if self._cache is None or self._cache_pid != os.getpid():
+            self._cache = ShardCache(self.streams, self.cache_limit, who=world.describe())
+            self._cache_pid = os.getpid()
+        return self._cache
+
+    def locate(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(global shard index, index within shard) of real sample ids."""
+        shards = np.searchsorted(self.shard_offsets, ids, side="right") - 1
+        return shards, ids - self.shard_offsets[shards]
+
+    def _ref(self, shard: int) -> ShardRef:
+        stream = int(self.shard_stream[shard])
+        return ShardRef(stream, shard - int(self.stream_first_shard[stream]))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` of the dataset (0 <= index < size), fetching its shard if needed."""
+        if not -self.num_samples <= index < self.num_samples:
+            raise IndexError(f"Sample {index} out of range for {self.num_samples} samples.")
+        index %= self.num_samples
+        shards, within = self.locate(np.array([index], np.int64))
+        cache = self._shard_cache(detect_world())
+        ref = self._ref(int(shards[0]))
+        try:
+            return cache.ensure(ref)[int(within[0])]
+        finally:
+            cache.release(ref)  # random access holds no lease between calls
+
+    def get_item(self, index: int) -> dict[str, Any]:
+        return self[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        world = detect_world()
+        epoch, start = self._state.begin(world.worker)
+        plan = self.plan(epoch, world)
+        batches = plan.worker_batches(
+            world.rank, world.world_size, world.worker, world.num_workers, start
+        )
+        cache = self._shard_cache(world)
+        space = self._space(epoch)
+        ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)
+        chunk_target = max(ahead, 256)
+        pool = ThreadPoolExecutor(4, thread_name_prefix="predownload") if ahead else None
+        pending: dict[int, Future[Any]] = {}
+        lock = threading.Lock()
+
+        def prefetch(shard: int) -> None:
+            ref = self._ref(shard)
+            with lock:
+                ready = cache.reader(ref).is_ready()
+            if not ready:
+                cache.fetch(ref)
+
+        try:
+            chunks = _group(batches, chunk_target)
+            next_chunks = iter(chunks)
+            queued: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+
+            def plan_next() -> bool:
+                positions = next(next_chunks, None)
+                if positions is None:
+                    return False
+                shards, within = self.locate(space.real(plan.ids(positions)))
+                queued.append((shards, within))
+                if pool is not None:
+                    for shard in dict.fromkeys(shards.tolist()):
+                        if shard not in pending and cache.may_prefetch(
+                            self._ref(shard), len(pending)
+                        ):
+                            pending[shard] = pool.submit(prefetch, shard)
+                return True
+
+            plan_next()
+            plan_next()
+            current = -1
+            while queued:
+                shards, within = queued.pop(0)
+                plan_next()
+                for shard, idx in zip(shards.tolist(), within.tolist()):
+                    if shard != current:
+                        future = pending.pop(shard, None)
+                        if future is not None:
+                            future.result()
+                        with lock:
+                            if current >= 0:
+                                cache.release(
+                                    self._ref(current)
+                                )  # only the shard being read is in use
+                            reader = cache.ensure(self._ref(shard))
+                        current = shard
+                    yield reader[idx]
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            cache.release_all()
+
+    # ------------------------------------------------------------------ epochs and resume
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration run ``epoch`` from its start (DistributedSampler-style)."""
+        self._state.set_next(int(epoch), 0)
+
+    def state_dict(self, num_samples: int, from_beginning: bool) -> dict[str, Any]:
+        """The resume point after ``num_samples`` samples of the current epoch (globally, all
+        ranks together). ``from_beginning=False`` counts from the point this run resumed at."""
+        world = detect_world()
+        epoch = self._state.current_epoch()
+        resume_epoch, resume_offset = self._state.resume_point()
+        sample_in_epoch = (
+            num_samples if from_beginning or resume_epoch != epoch else resume_offset + num_samples
+        )
+        return {
+            "version": STATE_VERSION,
+            "epoch": epoch,
+            "sample_in_epoch": int(sample_in_epoch),
+            "num_canonical_nodes": self.num_canonical_nodes(world),
+            "shuffle_seed": self.shuffle_seed,
+            "initial_physical_nodes": world.num_nodes,
+            "global_batch_size": self.global_batch(world),
+            "fingerprint": self.fingerprint(),
+        }
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        """Resume: the next iteration yields exactly the samples not yet seen in that epoch."""
+        missing = {"epoch", "sample_in_epoch"} - set(obj)
+        if missing:
+            raise ConfigError(f"Not a StreamingDataset state: missing {sorted(missing)}.")
+        if obj.get("fingerprint") not in (None, self.fingerprint()):
+            raise ConfigError(
+                "This checkpoint's data position belongs to a different dataset (shard sizes or "
+                "stream mix differ); it cannot be applied."
+            )
+        world = detect_world()
+        saved_batch = obj.get("global_batch_size")
+        if saved_batch is not None and saved_batch != self.global_batch(world):
+            raise ConfigError(
+                f"The checkpoint was taken with a global batch size of {saved_batch}; this run "
+                f"has {self.global_batch(world)} (batch_size x world size). Keep the global batch "
+                "size to resume mid-epoch."
+            )
+        if obj.get("num_canonical_nodes"):
+            self._num_canonical_nodes = int(obj["num_canonical_nodes"])
+        if obj.get("shuffle_seed") is not None:
+            self.shuffle_seed = int(obj["shuffle_seed"])
+        self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]))
+
+
+def _group(batches: list[NDArray[np.int64]], target: int) -> list[NDArray[np.int64]]:
+    """Concatenate consecutive batches into chunks of about ``target`` positions."""
+    chunks, current, size = [], [], 0
+    for batch in batches:
+        current.append(batch)
+        size += len(batch)
+        if size >= target:
+            chunks.append(np.concatenate(current))
+            current, size = [], 0
+    if current:
+        chunks.append(np.concatenate(current))
+    return chunks
+
+
+@functools.lru_cache(maxsize=8)
+def _plan_cached(spec: PlanSpec) -> EpochPlan:
+    return EpochPlan(spec)
+
+
+def _space_cached(dataset: StreamingDataset, epoch: int) -> EpochSpace:
+    key = (epoch,)
+    cache = dataset.__dict__.setdefault("_space_cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = build_space(
+            [stream.shard_sizes for stream in dataset.streams],
+            dataset.samples_per_stream,
+            seed=dataset.shuffle_seed,
+            epoch=epoch,
+            sampling_method=dataset.sampling_method,
+            granularity=dataset.sampling_granularity,
+        )
+    return cache[key]

@@ -1,0 +1,247 @@
+"""StreamingDataset in one process: reading, random access, resume, streams, cache, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+from streaming_lightning import MDSWriter
+from streaming_lightning.dataset import Stream, StreamingDataset
+from streaming_lightning.dataset.cache import ShardCache, ShardRef
+from streaming_lightning.errors import ConfigError, IndexFormatError, StorageError
+from tests.fixtures.s3_server import S3Server
+
+
+def make(
+    path: Path,
+    n: int,
+    *,
+    start: int = 0,
+    columns: dict[str, str] | None = None,
+    size_limit: int = 700,
+) -> str:
+    with MDSWriter(
+        out=str(path),
+        columns=columns or {"x": "int"},
+        size_limit=size_limit,
+        compression="zstd",
+        hashes=["xxh64"],
+    ) as writer:
+        for i in range(n):
+            writer.write({"x": start + i} if columns is None else {"x": start + i, "y": "v"})
+    return str(path)
+
+
+def xs(iterable) -> list[int]:  # type: ignore[no-untyped-def]
+    return [int(s["x"]) for s in iterable]
+
+
+def test_unshuffled_local_reads_in_order(tmp_path: Path) -> None:
+    ds = StreamingDataset(local=make(tmp_path / "a", 250))
+    assert xs(ds) == list(range(250))
+    assert len(ds) == 250 and ds.size == ds.num_samples == 250
+    assert ds[17]["x"] == 17 and ds[-1]["x"] == 249
+    with pytest.raises(IndexError):
+        ds[250]
+
+
+def test_shuffled_epochs_differ_and_cover_everything(tmp_path: Path) -> None:
+    ds = StreamingDataset(local=make(tmp_path / "a", 500), shuffle=True, batch_size=8)
+    first, second = xs(ds), xs(ds)
+    assert first != second
+    assert set(first) == set(second) == set(range(500))
+    assert len(first) == len(ds) == 504  # padded to full global batches of 8
+    again = StreamingDataset(local=str(tmp_path / "a"), shuffle=True, batch_size=8)
+    assert xs(again) == first, "same seed, same epoch, same order"
+    again.set_epoch(1)
+    assert xs(again) == second
+
+
+def test_remote_stream_downloads_on_demand_and_validates(s3: S3Server, tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    make(tmp_path / "src", 300)
+    with MDSWriter(
+        out=f"s3://{bucket}/ds",
+        columns={"x": "int"},
+        size_limit=700,
+        compression="zstd",
+        hashes=["xxh64"],
+    ) as w:
+        for i in range(300):
+            w.write({"x": i})
+    ds = StreamingDataset(
+        remote=f"s3://{bucket}/ds", local=str(tmp_path / "cache"), validate_hash="xxh64"
+    )
+    assert ds[123]["x"] == 123  # random access fetches one shard
+    shards_present = [n for n in os.listdir(tmp_path / "cache") if n.endswith(".mds")]
+    assert len(shards_present) == 1
+    assert xs(ds) == list(range(300))
+    assert not [n for n in os.listdir(tmp_path / "cache") if n.endswith(".zstd")], "keep_zip=False"
+    other = StreamingDataset(remote=f"s3://{bucket}/ds")  # no local: a per-remote cache dir
+    assert other.streams[0].local != str(tmp_path / "cache") and xs(other)[:3] == [0, 1, 2]
+
+
+def test_resume_yields_exactly_the_rest(tmp_path: Path) -> None:
+    data = make(tmp_path / "a", 333)
+    ds = StreamingDataset(local=data, shuffle=True, batch_size=4)
+    ds.set_epoch(2)
+    full = xs(ds)
+    state = ds.state_dict(40, from_beginning=True)
+    assert state["epoch"] == 2 and state["sample_in_epoch"] == 40
+    resumed = StreamingDataset(local=data, shuffle=True, batch_size=4)
+    resumed.load_state_dict(state)
+    assert xs(resumed) == full[40:]
+    assert resumed.state_dict(8, from_beginning=False)["sample_in_epoch"] == 48
+    assert xs(resumed) != full[40:], "the next epoch starts from its beginning"
+
+
+def test_resume_through_dataloader_workers(tmp_path: Path) -> None:
+    data = make(tmp_path / "a", 400)
+    full = xs(StreamingDataset(local=data, shuffle=True, batch_size=8))
+    resumed = StreamingDataset(local=data, shuffle=True, batch_size=8)
+    resumed.load_state_dict({"epoch": 0, "sample_in_epoch": 96})
+    loader = DataLoader(
+        resumed, batch_size=8, num_workers=2, collate_fn=lambda b: [int(s["x"]) for s in b]
+    )
+    assert [x for batch in loader for x in batch] == full[96:]
+    assert len(loader) == len(resumed) // 8
+
+
+def test_resume_refuses_what_it_cannot_honour(tmp_path: Path) -> None:
+    data = make(tmp_path / "a", 200)
+    ds = StreamingDataset(local=data, batch_size=4)
+    state = ds.state_dict(8, True)
+    with pytest.raises(ConfigError, match="global batch size of 4"):
+        StreamingDataset(local=data, batch_size=8).load_state_dict(state)
+    with pytest.raises(ConfigError, match="different dataset"):
+        StreamingDataset(local=make(tmp_path / "b", 150), batch_size=4).load_state_dict(state)
+    with pytest.raises(ConfigError, match="missing"):
+        ds.load_state_dict({"epoch": 1})
+
+
+def test_stream_mixing(tmp_path: Path) -> None:
+    a, b = make(tmp_path / "a", 100), make(tmp_path / "b", 50, start=1000)
+    both = StreamingDataset(streams=[Stream(local=a), Stream(local=b)])
+    assert xs(both) == list(range(100)) + list(range(1000, 1050))
+    mixed = StreamingDataset(
+        streams=[Stream(local=a, repeat=2), Stream(local=b, choose=20)], shuffle=True
+    )
+    counts = Counter(xs(mixed))
+    assert sum(counts.values()) == 220
+    assert all(counts[i] == 2 for i in range(100))
+    assert (
+        sum(counts[i] for i in range(1000, 1050)) == 20
+        and max(counts[i] for i in range(1000, 1050)) == 1
+    )
+    weighted = StreamingDataset(
+        streams=[Stream(local=a, proportion=1), Stream(local=b, proportion=3)], epoch_size=80
+    )
+    counts = Counter(x >= 1000 for x in xs(weighted))
+    assert counts == {False: 20, True: 60}
+    balanced = StreamingDataset(streams=[Stream(local=a, choose=30), Stream(local=b)], shuffle=True)
+    e0 = {x for x in xs(balanced) if x < 100}
+    e1 = {x for x in xs(balanced) if x < 100}
+    assert len(e0) == len(e1) == 30 and e0 != e1, "balanced sampling redraws the subset each epoch"
+    fixed = StreamingDataset(
+        streams=[Stream(local=a, choose=30), Stream(local=b)], shuffle=True, sampling_method="fixed"
+    )
+    assert {x for x in xs(fixed) if x < 100} == {x for x in xs(fixed) if x < 100}
+
+
+def test_cache_limit_evicts_least_recently_used(s3: S3Server, tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    with MDSWriter(
+        out=f"s3://{bucket}/ds", columns={"b": "bytes", "x": "int"}, size_limit=20_000
+    ) as w:
+        for i in range(400):
+            w.write({"b": bytes(1000), "x": i})
+    cache = tmp_path / "cache"
+    ds = StreamingDataset(
+        remote=f"s3://{bucket}/ds", local=str(cache), cache_limit="70kb", batch_size=4
+    )
+    assert xs(ds) == list(range(400))
+    on_disk = sum(f.stat().st_size for f in cache.iterdir() if f.name.startswith("shard."))
+    assert on_disk <= 70 * 1024
+    with pytest.raises(ConfigError, match="smaller than the largest shard"):
+        StreamingDataset(remote=f"s3://{bucket}/ds", local=str(cache), cache_limit=1000)
+
+
+def test_lease_of_a_killed_process_does_not_block_eviction(tmp_path: Path) -> None:
+    data = make(tmp_path / "a", 100)
+    ds = StreamingDataset(remote=data, local=str(tmp_path / "cache"))
+    cache = ShardCache(ds.streams, None)
+    lease = cache._lease_path(ShardRef(0, 0))
+    os.makedirs(os.path.dirname(lease), exist_ok=True)
+    assert not ShardCache(StreamingDataset(local=data).streams, None)._try_evict(ShardRef(0, 0)), (
+        "a local-only dataset is never evicted"
+    )
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                "fcntl.flock(fd, fcntl.LOCK_SH); print('held', flush=True); time.sleep(60)"
+            ),
+            lease,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    ds[0]  # make shard 0 present locally (decompressed)
+    assert not cache._try_evict(ShardRef(0, 0)), "a shard in use elsewhere is never evicted"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    assert cache._try_evict(ShardRef(0, 0)), "the kernel released the dead process's lease"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batching_method": "stratified"}, "not supported yet"),
+        ({"shuffle_algo": "py9"}, "Unknown shuffle_algo"),
+        ({"sampling_method": "random"}, "sampling_method"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"replication": 2}, "replication"),
+    ],
+)
+def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        StreamingDataset(local=make(tmp_path / "a", 10), **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_datasets(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no samples"):
+        StreamingDataset(local=make(tmp_path / "empty", 0))
+    with pytest.raises(FileNotFoundError, match="No index.json"):
+        StreamingDataset(local=str(tmp_path / "nothing"))
+    a = make(tmp_path / "a", 10)
+    b = make(tmp_path / "b", 10, columns={"x": "int", "y": "str"})
+    with pytest.raises(ConfigError, match="different columns"):
+        StreamingDataset(streams=[Stream(local=a), Stream(local=b)])
+    StreamingDataset(remote=a, local=str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="caches"):
+        StreamingDataset(remote=b, local=str(tmp_path / "cache"))
+    (tmp_path / "a" / "index.json").write_text("{}")
+    with pytest.raises(IndexFormatError):
+        StreamingDataset(local=a)
+    with pytest.raises(ConfigError, match="either streams"):
+        StreamingDataset(streams=[Stream(local=a)], local=a)
+
+
+def test_storage_errors_name_the_worker(tmp_path: Path) -> None:
+    data = make(tmp_path / "a", 50)
+    ds = StreamingDataset(remote=data, local=str(tmp_path / "cache"))
+    os.unlink(os.path.join(data, "shard.00001.mds.zstd"))
+    with pytest.raises(StorageError, match="shard.00001.mds.zstd"):
+        xs(ds)
+    assert np.isfinite(len(ds))
