@@ -24,8 +24,9 @@ from streaming_lightning.format.reader import ShardReader
 from streaming_lightning.storage.transfer import download_file, hash_verifier
 from streaming_lightning.storage.uploader import join_url
 
-#: Memory maps a process keeps open at once; older ones are closed (RAM stays flat with shard count).
-MAX_OPEN_SHARDS = 64
+#: Memory maps a process keeps open at once; older ones are closed. Maps are file-backed, so
+#: this bounds address-space entries, not RAM; it stays far below the kernel's map limit.
+MAX_OPEN_SHARDS = 4096
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,16 @@ class ShardCache:
         """Return an open reader for the shard, downloading and decompressing it if needed."""
         reader = self._open.get(ref)
         if reader is not None:
-            if reader.is_ready():
+            # Without a cache limit nothing is ever evicted, so an open map stays valid.
+            if self.cache_limit is None or reader.is_ready():
                 self._open.move_to_end(ref)
+                if self.cache_limit is not None:
+                    self.acquire(ref)
                 return reader
             reader.close()  # evicted by another process since we opened it
             del self._open[ref]
-        self.acquire(ref)
+        if self.cache_limit is not None:
+            self.acquire(ref)  # leases matter only when something may evict
         reader = self.reader(ref)
         if not reader.is_ready():
             self._fetch(ref)

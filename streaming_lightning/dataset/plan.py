@@ -28,6 +28,9 @@ from numpy.typing import NDArray
 from streaming_lightning.dataset.shuffle import PartLayout, get_algorithm, make_layout
 from streaming_lightning.errors import ConfigError
 
+#: Memory the cached plan segments of one process may use (ids of upcoming samples).
+_SEGMENT_BUDGET_BYTES = 256 << 20
+
 
 @dataclass(frozen=True)
 class PlanSpec:
@@ -82,6 +85,8 @@ class EpochPlan:
             np.arange(period_len, dtype=np.int64) - self.slot_part * self.slots_per_period
         )
         self.steps = self._count_steps()
+        self._segments: dict[int, tuple[int, NDArray[np.int64]]] = {}
+        self._id_dtype = np.int32 if self.num_samples < (1 << 31) else np.int64
 
     @property
     def num_samples(self) -> int:
@@ -128,14 +133,38 @@ class EpochPlan:
         if positions.min() < 0 or positions.max() >= self.padded_samples:
             raise IndexError(f"positions outside the epoch of {self.padded_samples} samples")
         parts, within = self.part_positions(positions)
-        spec = self.spec
         for part in np.unique(parts).tolist():
             mask = parts == part
-            local = within[mask]
-            lo, hi = int(local.min()), int(local.max()) + 1
-            ids = self._algorithm(self.layout, part, lo, hi, spec.seed, spec.epoch, spec.block_size)
-            out[mask] = ids[local - lo]
+            out[mask] = self._part_ids(part, within[mask])
         return out
+
+    def _part_ids(self, part: int, local: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Ids at part positions ``local``, computed in segments that are cached: consecutive
+        requests (a worker walking its batches) reuse one computation instead of redoing the
+        shuffle window for every chunk."""
+        lo, hi = int(local.min()), int(local.max()) + 1
+        segment = self._segments.get(part)
+        if segment is None or lo < segment[0] or hi > segment[0] + len(segment[1]):
+            size = int(self.layout.part_sizes[part])
+            length = max(hi - lo, self._segment_length(size))
+            seg_lo = lo if lo + length <= size else max(0, size - length)
+            seg_hi = min(size, seg_lo + max(length, hi - seg_lo))
+            spec = self.spec
+            ids = self._algorithm(
+                self.layout, part, seg_lo, seg_hi, spec.seed, spec.epoch, spec.block_size
+            )
+            segment = (seg_lo, ids.astype(self._id_dtype))
+            self._segments[part] = segment
+        return segment[1][local - segment[0]].astype(np.int64)
+
+    def _segment_length(self, part_size: int) -> int:
+        """Segment per part: the whole part when affordable, else a few shuffle windows, within
+        a memory budget shared by all parts."""
+        budget = _SEGMENT_BUDGET_BYTES // (
+            np.dtype(self._id_dtype).itemsize * self.spec.num_canonical_nodes
+        )
+        wanted = max(4 * self.spec.block_size, 1 << 16)
+        return int(min(part_size, max(wanted if wanted <= budget else budget, 1 << 14)))
 
     # -------------------------------------------------------------------- who reads what
 

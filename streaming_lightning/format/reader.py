@@ -42,7 +42,11 @@ class _MappedFile:
 
     def close(self) -> None:
         if isinstance(self.buffer, mmap.mmap):
-            self.buffer.close()
+            try:
+                self.buffer.close()
+            except BufferError:
+                pass  # a view is still alive (e.g. in a traceback); the map closes when it dies
+        self.buffer = b""
 
 
 def read_offset_table(
@@ -51,7 +55,7 @@ def read_offset_table(
     """Parse ``uint32 n | uint32 offsets[n+1]`` at the start of ``buffer`` and validate it.
 
     ``base`` is the smallest legal first offset (end of the header for MDS, 0 for meta files).
-    Returns the offsets as int64 so arithmetic on them cannot overflow.
+    Returns a uint32 view into ``buffer``; drop it before closing the map.
     """
     if size < 4:
         raise CorruptDataError(f"{path}: {size} bytes is too short to be a shard (truncated?).")
@@ -64,7 +68,8 @@ def read_offset_table(
     table_end = 4 + 4 * (num_samples + 1)
     if size < table_end:
         raise CorruptDataError(f"{path}: truncated inside its offset table ({size} bytes).")
-    offsets = np.frombuffer(buffer, "<u4", num_samples + 1, 4).astype(np.int64)
+    # A zero-copy view into the map: per-shard memory stays file-backed, however many samples.
+    offsets = np.frombuffer(buffer, "<u4", num_samples + 1, 4)
     if offsets[0] < max(base, 0) or np.any(offsets[1:] < offsets[:-1]):
         raise CorruptDataError(f"{path}: sample offsets are not increasing; the file is corrupt.")
     return offsets
@@ -210,6 +215,7 @@ class ShardReader(ABC):
             try:
                 self._on_open(role, mapped)
             except BaseException:
+                self._drop_views()
                 mapped.close()
                 raise
             self._maps[role] = mapped
@@ -225,8 +231,13 @@ class ShardReader(ABC):
             self._map(role)
         return self
 
+    def _drop_views(self) -> None:
+        """Forget numpy views into the maps (a map with live views cannot be closed)."""
+        return
+
     def close(self) -> None:
         """Release the memory maps (e.g. before the cache evicts this shard)."""
+        self._drop_views()
         for mapped in self._maps.values():
             mapped.close()
         self._maps.clear()

@@ -62,6 +62,9 @@ class SplitShardReader(ShardReader):
             )
         self._offsets = offsets
 
+    def _drop_views(self) -> None:
+        self._offsets = None
+
     def get_sample_data(self, idx: int) -> bytes:
         idx = self._check_index(idx)
         self._map("meta")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from streaming_lightning.dataset.shuffle.keys import integers, stream_key, uniform
+from streaming_lightning.dataset.shuffle.keys import integers, permute_within, stream_key, uniform
 from streaming_lightning.dataset.shuffle.layout import PartLayout
 
 # Purposes, folded into the hash keys so different uses draw independent numbers.
@@ -49,10 +49,21 @@ def ids_py1s(
 ) -> NDArray[np.int64]:
     if hi <= lo:
         return np.empty(0, np.int64)
-    ext_lo, ext_hi = _span_bounds(layout, part, lo, hi)
-    ids, spans = layout.ids_at(part, ext_lo, ext_hi)
-    keys = uniform(stream_key(seed, epoch, _WITHIN_SPAN), ids)
-    return ids[np.lexsort((keys, spans))][lo - ext_lo : hi - ext_lo]
+    ids, spans = layout.ids_at(part, lo, hi)
+    if not len(ids):
+        return ids
+    # ids_at yields consecutive spans, so span - first span indexes the per-span arrays. The
+    # sample at span offset i is the span's sample perm(i), perm keyed by the span's first
+    # sample id (stable whatever slice is being computed).
+    span_range = np.arange(int(spans[0]), int(spans[-1]) + 1)
+    first = layout.starts[spans]
+    return first + permute_within(
+        stream_key(seed, epoch, _WITHIN_SPAN),
+        layout.starts[span_range],
+        layout.lengths[span_range],
+        spans - int(spans[0]),
+        ids - first,
+    )
 
 
 def _shuffle_blocks(

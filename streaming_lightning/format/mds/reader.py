@@ -85,6 +85,9 @@ class MDSReader(ShardReader):
                 f"{mapped.path}: embedded shard config does not match index.json's columns."
             )
 
+    def _drop_views(self) -> None:
+        self._offsets = None
+
     def get_sample_data(self, idx: int) -> bytes:
         idx = self._check_index(idx)
         mapped = self._map("data")
