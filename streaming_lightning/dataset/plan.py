@@ -146,7 +146,11 @@ class EpochPlan:
         segment = self._segments.get(part)
         if segment is None or lo < segment[0] or hi > segment[0] + len(segment[1]):
             size = int(self.layout.part_sizes[part])
-            length = max(hi - lo, self._segment_length(size))
+            # Start small (fast first batch, fast resume) and double up to the cap, so a long
+            # walk through the part amortises each shuffle window over many samples.
+            previous = len(segment[1]) if segment is not None else 0
+            grown = max(1 << 15, 2 * previous)
+            length = max(hi - lo, min(grown, self._segment_length(size)))
             seg_lo = lo if lo + length <= size else max(0, size - length)
             seg_hi = min(size, seg_lo + max(length, hi - seg_lo))
             spec = self.spec

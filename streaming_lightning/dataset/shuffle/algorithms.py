@@ -125,19 +125,37 @@ def ids_py1e(
     # Every sample that can land in [lo, hi) starts within 2*reach of it; samples starting
     # before the window all end up before everything we return (see the plan's docstring).
     win_lo, win_hi = max(0, lo - 2 * reach), min(size, hi + 2 * reach)
-    ids = ids_py1s(layout, part, win_lo, win_hi, seed, epoch, block)
-    _, spans = layout.ids_at(part, win_lo, win_hi)
-    lengths, offsets = layout.lengths[spans], layout.offsets[spans]
-    windows = integers(stream_key(seed, epoch, _WINDOW), spans, low, high)
+    raw_ids, spans = layout.ids_at(part, win_lo, win_hi)
+    span_range = np.arange(int(spans[0]), int(spans[-1]) + 1)
+    local = spans - int(spans[0])
+    lengths, offsets = layout.lengths[span_range], layout.offsets[span_range]
+    windows = integers(stream_key(seed, epoch, _WINDOW), span_range, low, high)
     cutoff = np.maximum((windows - lengths) / 2.0, 0.0)
     shift_lo = np.maximum(-cutoff, -offsets)
-    shift_hi = np.minimum(cutoff, size - offsets - lengths)
-    positions = np.arange(win_lo, win_hi, dtype=np.float64)
-    positions += shift_lo + (shift_hi - shift_lo) * uniform(
+    shift_width = np.minimum(cutoff, size - offsets - lengths) - shift_lo
+    positions = np.arange(win_lo, win_hi, dtype=np.float64) + shift_lo[local]
+    positions += shift_width[local] * uniform(
         stream_key(seed, epoch, _SHIFT, part), np.arange(win_lo, win_hi)
     )
-    order = np.argsort(positions, kind="stable")
-    return ids[order][lo - win_lo : hi - win_lo]
+    # Ranks [k_lo, k_hi) of the window are the answer. Select them in O(window) and sort only
+    # them, so a small slice (the first batch, a resume point) costs far less than the window.
+    k_lo, k_hi = lo - win_lo, hi - win_lo
+    if k_lo > 0 or k_hi < len(positions):
+        kth = sorted({k for k in (k_lo, k_hi - 1) if 0 <= k < len(positions)})
+        chosen = np.argpartition(positions, kth)[k_lo:k_hi]
+    else:
+        chosen = np.arange(len(positions))
+    chosen = chosen[np.argsort(positions[chosen], kind="stable")]
+    # Only the returned samples need their within-shard permutation (same as py1s computes).
+    group = local[chosen]
+    first = layout.starts[span_range][group]
+    return first + permute_within(
+        stream_key(seed, epoch, _WITHIN_SPAN),
+        layout.starts[span_range],
+        lengths,
+        group,
+        raw_ids[chosen] - first,
+    )
 
 
 @functools.lru_cache(maxsize=64)
