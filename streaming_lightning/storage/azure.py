@@ -254,13 +254,6 @@ class AzureBackend(Backend):
             names = [blob.name for blob in container.list_blobs(name_starts_with=loc.key or None)]
         return sorted(f"{loc.scheme}://{loc.bucket}/{name}" for name in names)
 
-    def exists(self, url: str) -> bool:
-        try:
-            self.size(url)
-        except RemoteNotFoundError:
-            return False
-        return True
-
     def size(self, url: str) -> int | None:
         with _translated(url, "stat"):
             properties = self._blob(url).get_blob_properties(**_timeouts(_METADATA_TIMEOUT))

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from streaming_lightning.errors import ConfigError
+from streaming_lightning.errors import ConfigError, RemoteNotFoundError
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,13 @@ class Backend(ABC):
     def list(self, url: str) -> list[str]:
         """Full URLs of every object whose URL starts with ``url``, sorted."""
 
-    @abstractmethod
     def exists(self, url: str) -> bool:
-        """Whether an object exists at exactly ``url``."""
+        """Whether an object exists at exactly ``url`` (by default: whether ``size`` finds it)."""
+        try:
+            self.size(url)
+        except RemoteNotFoundError:
+            return False
+        return True
 
     def size(self, url: str) -> int | None:
         """The object's size in bytes if cheaply known, else ``None``."""

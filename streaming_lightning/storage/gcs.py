@@ -192,13 +192,6 @@ class GCSBackend(Backend):
             names = [blob.name for blob in blobs]
         return sorted(f"gs://{loc.bucket}/{name}" for name in names)
 
-    def exists(self, url: str) -> bool:
-        try:
-            self.size(url)
-        except RemoteNotFoundError:
-            return False
-        return True
-
     def size(self, url: str) -> int | None:
         with _translated(url, "stat"):
             blob = self._blob(url)

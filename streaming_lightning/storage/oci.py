@@ -285,13 +285,6 @@ class OCIBackend(Backend):
             names = _list_names(client, namespace, loc.bucket, loc.key, url)
         return sorted(f"oci://{loc.bucket}/{name}" for name in names)
 
-    def exists(self, url: str) -> bool:
-        try:
-            self.size(url)
-        except RemoteNotFoundError:
-            return False
-        return True
-
     def size(self, url: str) -> int | None:
         loc = self._object(url)
         with _translated(url, "stat"):

@@ -164,13 +164,6 @@ class S3Backend(Backend):
                 found.extend(f"s3://{loc.bucket}/{obj['Key']}" for obj in page.get("Contents", []))
         return sorted(found)
 
-    def exists(self, url: str) -> bool:
-        try:
-            self.size(url)
-        except RemoteNotFoundError:
-            return False
-        return True
-
     def size(self, url: str) -> int | None:
         loc = ObjectURL.parse(url)
         with _translated(url, "stat"):
