@@ -6,7 +6,8 @@ small ``multiprocessing`` array is inherited by forked workers and passed to spa
 created lazily in each process that owns a dataset (a new DDP rank gets its own), never named,
 so nothing can be left behind for the next run to trip over.
 
-Layout: ``[resume_epoch, resume_offset, started[0], ..., started[MAX_WORKERS-1]]`` where
+Layout: ``[resume_epoch, resume_offset, resume_global_batch, started[0], ...,
+started[MAX_WORKERS-1]]`` where
 ``started[w]`` counts the epochs worker ``w`` has begun. Every worker begins every epoch, so
 worker ``w``'s epoch is ``started[w]`` when it begins.
 """
@@ -19,7 +20,7 @@ from multiprocessing.context import get_spawning_popen
 from typing import Any
 
 MAX_WORKERS = 512
-_RESUME_EPOCH, _RESUME_OFFSET, _FIRST_SLOT = 0, 1, 2
+_RESUME_EPOCH, _RESUME_OFFSET, _RESUME_BATCH, _FIRST_SLOT = 0, 1, 2, 3
 
 
 def _in_dataloader_worker() -> bool:
@@ -60,18 +61,21 @@ class EpochState:
                 return max(0, values[_RESUME_EPOCH]) if values[_RESUME_EPOCH] >= 0 else 0
             return int(started) - 1
 
-    def resume_point(self) -> tuple[int, int]:
+    def resume_point(self) -> tuple[int, int, int]:
+        """(epoch, samples consumed, global batch of the plan they count in; 0 = current)."""
         values = self._values()
-        return int(values[_RESUME_EPOCH]), int(values[_RESUME_OFFSET])
+        return int(values[_RESUME_EPOCH]), int(values[_RESUME_OFFSET]), int(values[_RESUME_BATCH])
 
-    def set_next(self, epoch: int, offset: int = 0) -> None:
-        """Make the next iteration (every worker) run ``epoch``, skipping ``offset`` samples."""
+    def set_next(self, epoch: int, offset: int = 0, global_batch: int = 0) -> None:
+        """Make the next iteration (every worker) run ``epoch``, skipping ``offset`` samples of
+        the plan dealt in ``global_batch`` (0: whatever the run uses)."""
         values = self._values()
         with values.get_lock():
             for i in range(MAX_WORKERS):
                 values[_FIRST_SLOT + i] = epoch
             values[_RESUME_EPOCH] = epoch
             values[_RESUME_OFFSET] = offset
+            values[_RESUME_BATCH] = global_batch
 
     def __getstate__(self) -> dict[str, Any]:
         # Only a process being spawned (a DataLoader worker) may share the array; any other

@@ -45,8 +45,49 @@ class PlanSpec:
     block_size: int
 
 
+class Dealing:
+    """Who reads what, given a global order of ``padded_samples`` positions in full global
+    batches of ``global_batch``: rank r reads slice r of every global batch; DataLoader workers
+    take the rank's batches round-robin (the order a DataLoader collects them in)."""
+
+    global_batch: int
+    padded_samples: int
+
+    def ids(self, positions: NDArray[np.int64]) -> NDArray[np.int64]:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------------- who reads what
+
+    def rank_positions(
+        self, rank: int, world_size: int, start: int, stop: int | None = None
+    ) -> NDArray[np.int64]:
+        """Global positions rank ``rank`` reads among positions [start, stop), in order."""
+        g = self.global_batch
+        if g % world_size:
+            raise ConfigError(
+                f"The global batch size {g} is not divisible by the world size {world_size}."
+            )
+        device = g // world_size
+        stop = self.padded_samples if stop is None else min(stop, self.padded_samples)
+        first_step, last_step = start // g, -(-stop // g)
+        steps = np.arange(first_step, last_step, dtype=np.int64)
+        positions = (steps[:, None] * g + rank * device + np.arange(device)).ravel()
+        return positions[(positions >= start) & (positions < stop)]
+
+    def worker_batches(
+        self, rank: int, world_size: int, worker: int, num_workers: int, start: int
+    ) -> list[NDArray[np.int64]]:
+        """The device batches (global positions) worker ``worker`` of ``rank`` produces after
+        ``start`` samples of the epoch were consumed. Workers take the rank's batches
+        round-robin, which is the order a DataLoader collects them in."""
+        device = self.global_batch // world_size
+        positions = self.rank_positions(rank, world_size, start)
+        batches = [positions[i : i + device] for i in range(0, len(positions), device)]
+        return batches[worker::num_workers]
+
+
 @dataclass
-class EpochPlan:
+class EpochPlan(Dealing):
     spec: PlanSpec
     layout: PartLayout = field(init=False)
     period: int = field(init=False)
@@ -94,8 +135,12 @@ class EpochPlan:
         return int(self.layout.part_sizes.sum())
 
     @property
-    def padded_samples(self) -> int:
+    def padded_samples(self) -> int:  # type: ignore[override]
         return self.steps * self.spec.global_batch
+
+    @property
+    def global_batch(self) -> int:  # type: ignore[override]
+        return self.spec.global_batch
 
     def _slots_in(self, positions: int) -> NDArray[np.int64]:
         """How many of the first ``positions`` global positions each part owns."""
@@ -170,31 +215,24 @@ class EpochPlan:
         wanted = max(4 * self.spec.block_size, 1 << 16)
         return int(min(part_size, max(wanted if wanted <= budget else budget, 1 << 14)))
 
-    # -------------------------------------------------------------------- who reads what
 
-    def rank_positions(
-        self, rank: int, world_size: int, start: int, stop: int | None = None
-    ) -> NDArray[np.int64]:
-        """Global positions rank ``rank`` reads among positions [start, stop), in order."""
-        g = self.spec.global_batch
-        if g % world_size:
+class RebasedPlan(Dealing):
+    """The rest of an epoch after ``start`` positions of ``base``, dealt in a different global
+    batch size: resuming a checkpoint on a world that changed the global batch. Positions here
+    map to ``start + position`` of the base plan, so a later checkpoint is still expressed in
+    the base plan's coordinates; the tail is padded to whole batches from the rest itself."""
+
+    def __init__(self, base: EpochPlan, start: int, global_batch: int) -> None:
+        if not 0 <= start < base.padded_samples:
             raise ConfigError(
-                f"The global batch size {g} is not divisible by the world size {world_size}."
+                f"Resume point {start} is outside the epoch of {base.padded_samples} samples."
             )
-        device = g // world_size
-        stop = self.padded_samples if stop is None else min(stop, self.padded_samples)
-        first_step, last_step = start // g, -(-stop // g)
-        steps = np.arange(first_step, last_step, dtype=np.int64)
-        positions = (steps[:, None] * g + rank * device + np.arange(device)).ravel()
-        return positions[(positions >= start) & (positions < stop)]
+        self.base, self.start = base, start
+        self.remaining = base.padded_samples - start
+        self.global_batch = global_batch  # type: ignore[misc]
+        self.steps = -(-self.remaining // global_batch)
+        self.padded_samples = self.steps * global_batch  # type: ignore[misc]
 
-    def worker_batches(
-        self, rank: int, world_size: int, worker: int, num_workers: int, start: int
-    ) -> list[NDArray[np.int64]]:
-        """The device batches (global positions) worker ``worker`` of ``rank`` produces after
-        ``start`` samples of the epoch were consumed. Workers take the rank's batches
-        round-robin, which is the order a DataLoader collects them in."""
-        device = self.spec.global_batch // world_size
-        positions = self.rank_positions(rank, world_size, start)
-        batches = [positions[i : i + device] for i in range(0, len(positions), device)]
-        return batches[worker::num_workers]
+    def ids(self, positions: NDArray[np.int64]) -> NDArray[np.int64]:
+        positions = np.asarray(positions, np.int64)
+        return self.base.ids(self.start + positions % self.remaining)

@@ -6,8 +6,8 @@ What happens where:
 - ``__iter__`` (in each rank and DataLoader worker): detect the world *now*, pick the epoch and
   resume point from the shared epoch state, compute this worker's batches from the epoch plan
   (pure, chunked), fetch shards through the node cache ahead of use, decode samples;
-- ``state_dict`` / ``load_state_dict``: a global sample position, valid for any world size and
-  worker count with the same global batch size.
+- ``state_dict`` / ``load_state_dict``: a global sample position, valid for any world size,
+  worker count and global batch size (a changed global batch re-deals the rest of the epoch).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch.utils.data import IterableDataset
 
 from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
 from streaming_lightning.dataset.epoch_state import EpochState
-from streaming_lightning.dataset.plan import EpochPlan, PlanSpec
+from streaming_lightning.dataset.plan import Dealing, EpochPlan, PlanSpec, RebasedPlan
 from streaming_lightning.dataset.sample_space import EpochSpace, build_space, samples_per_stream
 from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, default_block_size
 from streaming_lightning.dataset.stream import Stream
@@ -212,10 +212,22 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         )
         return _plan_cached(spec)
 
+    def _epoch_plan(self, epoch: int, world: World) -> tuple[Dealing, int]:
+        """The plan this world iterates for ``epoch`` and the position it starts at. A resume
+        saved under another global batch size continues the saved plan, re-dealt (RebasedPlan)."""
+        resume_epoch, offset, saved_batch = self._state.resume_point()
+        if epoch != resume_epoch:
+            return self.plan(epoch, world), 0
+        current_batch = self.global_batch(world)
+        if saved_batch in (0, current_batch):
+            return self.plan(epoch, world), offset
+        base = self.plan(epoch, world, global_batch=saved_batch)
+        return RebasedPlan(base, offset, current_batch), 0
+
     def __len__(self) -> int:
         """Samples this rank yields per epoch (every rank yields the same number)."""
         world = detect_world()
-        plan = self.plan(self._state.current_epoch(), world)
+        plan, _ = self._epoch_plan(self._state.current_epoch(), world)
         return plan.padded_samples // world.world_size
 
     # ------------------------------------------------------------------ reading
@@ -255,8 +267,8 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         world = detect_world()
-        epoch, start = self._state.begin(world.worker)
-        plan = self.plan(epoch, world)
+        epoch, _ = self._state.begin(world.worker)
+        plan, start = self._epoch_plan(epoch, world)
         batches = plan.worker_batches(
             world.rank, world.world_size, world.worker, world.num_workers, start
         )
@@ -329,10 +341,13 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         ranks together). ``from_beginning=False`` counts from the point this run resumed at."""
         world = detect_world()
         epoch = self._state.current_epoch()
-        resume_epoch, resume_offset = self._state.resume_point()
+        resume_epoch, resume_offset, saved_batch = self._state.resume_point()
+        resumed_here = resume_epoch == epoch
         sample_in_epoch = (
-            num_samples if from_beginning or resume_epoch != epoch else resume_offset + num_samples
+            num_samples if from_beginning or not resumed_here else resume_offset + num_samples
         )
+        # An epoch resumed under another global batch keeps counting in the saved plan.
+        plan_batch = saved_batch if resumed_here and saved_batch else self.global_batch(world)
         return {
             "version": STATE_VERSION,
             "epoch": epoch,
@@ -340,7 +355,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             "num_canonical_nodes": self.num_canonical_nodes(world),
             "shuffle_seed": self.shuffle_seed,
             "initial_physical_nodes": world.num_nodes,
-            "global_batch_size": self.global_batch(world),
+            "global_batch_size": plan_batch,
             "fingerprint": self.fingerprint(),
         }
 
@@ -354,19 +369,14 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
                 "This checkpoint's data position belongs to a different dataset (shard sizes or "
                 "stream mix differ); it cannot be applied."
             )
-        world = detect_world()
         saved_batch = obj.get("global_batch_size")
-        if saved_batch is not None and saved_batch != self.global_batch(world):
-            raise ConfigError(
-                f"The checkpoint was taken with a global batch size of {saved_batch}; this run "
-                f"has {self.global_batch(world)} (batch_size x world size). Keep the global batch "
-                "size to resume mid-epoch."
-            )
+        if saved_batch is not None and (not isinstance(saved_batch, int) or saved_batch < 1):
+            raise ConfigError(f"Invalid global_batch_size {saved_batch!r} in the checkpoint state.")
         if obj.get("num_canonical_nodes"):
             self._num_canonical_nodes = int(obj["num_canonical_nodes"])
         if obj.get("shuffle_seed") is not None:
             self.shuffle_seed = int(obj["shuffle_seed"])
-        self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]))
+        self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]), int(saved_batch or 0))
 
 
 def _group(batches: list[NDArray[np.int64]], target: int) -> list[NDArray[np.int64]]:
