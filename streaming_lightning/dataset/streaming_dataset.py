@@ -87,8 +87,8 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             raise ConfigError(
                 f"batching_method={batching_method!r} is not supported yet; only 'random' is."
             )
-        if replication not in (None, 1):
-            raise ConfigError("replication is not supported yet; leave it unset.")
+        if replication is not None and (not isinstance(replication, int) or replication < 1):
+            raise ConfigError(f"replication must be a positive integer, got {replication!r}.")
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if num_canonical_nodes is not None and num_canonical_nodes < 1:
@@ -123,6 +123,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         self.sampling_granularity = sampling_granularity
         self.partition_algo = partition_algo
         self.batching_method = batching_method
+        self.replication = replication or 1
         self.allow_unsafe_types = allow_unsafe_types
         self.predownload = predownload
         self.cache_limit = parse_bytes(cache_limit) if cache_limit is not None else None
@@ -180,7 +181,17 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         return (64 if self.shuffle_algo == "py1s" else 1) * world.num_nodes
 
     def global_batch(self, world: World) -> int:
-        return (self.batch_size or 1) * world.world_size
+        return (self.batch_size or 1) * self._data_parallel(world)[1]
+
+    def _data_parallel(self, world: World) -> tuple[int, int]:
+        """(data-parallel rank, data-parallel world): with ``replication=r``, each group of r
+        consecutive ranks (tensor/sequence parallel peers) reads the same samples."""
+        if world.world_size % self.replication:
+            raise ConfigError(
+                f"{world.describe()}: world size {world.world_size} is not divisible by "
+                f"replication={self.replication}."
+            )
+        return world.rank // self.replication, world.world_size // self.replication
 
     def fingerprint(self) -> str:
         """Identifies the sample space: a checkpoint only resumes on the same data."""
@@ -228,7 +239,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         """Samples this rank yields per epoch (every rank yields the same number)."""
         world = detect_world()
         plan, _ = self._epoch_plan(self._state.current_epoch(), world)
-        return plan.padded_samples // world.world_size
+        return plan.padded_samples // self._data_parallel(world)[1]
 
     # ------------------------------------------------------------------ reading
 
@@ -269,9 +280,8 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         world = detect_world()
         epoch, _ = self._state.begin(world.worker)
         plan, start = self._epoch_plan(epoch, world)
-        batches = plan.worker_batches(
-            world.rank, world.world_size, world.worker, world.num_workers, start
-        )
+        dp_rank, dp_world = self._data_parallel(world)
+        batches = plan.worker_batches(dp_rank, dp_world, world.worker, world.num_workers, start)
         cache = self._shard_cache(world)
         space = self._space(epoch)
         ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)

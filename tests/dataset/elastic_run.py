@@ -39,6 +39,7 @@ def main() -> None:
         num_canonical_nodes=config["ncn"],
         shuffle_seed=config.get("seed", 17),
         shuffle_algo=config.get("algo", "py1e"),
+        replication=config.get("replication"),
     )
     if config.get("resume"):
         dataset.load_state_dict(config["resume"])

@@ -43,6 +43,7 @@ def run_job(
     gloo: bool = False,
     resume: dict[str, Any] | None = None,
     state_after: int | None = None,
+    replication: int | None = None,
 ) -> list[dict[str, Any]]:
     local = world // nodes
     procs, outs = [], []
@@ -50,11 +51,12 @@ def run_job(
     for rank in range(world):
         out = (
             tmp
-            / f"w{world}n{nodes}k{workers}r{rank}{'g' if gloo else ''}{'R' if resume else ''}.json"
+            / f"w{world}n{nodes}k{workers}r{rank}{'g' if gloo else ''}{'R' if resume else ''}x{replication}.json"
         )
         config = {
             "data": data,
-            "batch": GLOBAL_BATCH // world,
+            "batch": GLOBAL_BATCH // (world // (replication or 1)),
+            "replication": replication,
             "ncn": NCN,
             "workers": workers,
             "out": str(out),
@@ -138,3 +140,17 @@ def test_resume_mid_epoch_on_another_world(data: str, tmp_path: Path) -> None:
     assert state["sample_in_epoch"] == consumed_steps * GLOBAL_BATCH and state["epoch"] == 0
     resumed = run_job(data, tmp_path, 4, 2, 2, epochs=1, resume=state)
     assert global_batches(resumed, 0) == reference[consumed_steps:]
+
+
+@pytest.mark.slow
+def test_replication_gives_tensor_parallel_peers_the_same_samples(
+    data: str, tmp_path: Path
+) -> None:
+    reference = global_batches(run_job(data, tmp_path, 2, 1, 0, epochs=1), 0)
+    results = run_job(data, tmp_path, 4, 1, 1, epochs=1, replication=2)
+    assert (
+        results[0]["epochs"] == results[1]["epochs"]
+        and results[2]["epochs"] == results[3]["epochs"]
+    )
+    assert results[0]["epochs"] != results[2]["epochs"]
+    assert global_batches([results[0], results[2]], 0) == reference

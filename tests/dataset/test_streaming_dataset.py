@@ -209,7 +209,7 @@ def test_lease_of_a_killed_process_does_not_block_eviction(tmp_path: Path) -> No
         ({"shuffle_algo": "py9"}, "Unknown shuffle_algo"),
         ({"sampling_method": "random"}, "sampling_method"),
         ({"batch_size": 0}, "batch_size"),
-        ({"replication": 2}, "replication"),
+        ({"replication": 0}, "replication"),
     ],
 )
 def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
