@@ -222,7 +222,7 @@ class RebasedPlan(Dealing):
     map to ``start + position`` of the base plan, so a later checkpoint is still expressed in
     the base plan's coordinates; the tail is padded to whole batches from the rest itself."""
 
-    def __init__(self, base: EpochPlan, start: int, global_batch: int) -> None:
+    def __init__(self, base: Dealing, start: int, global_batch: int) -> None:
         if not 0 <= start < base.padded_samples:
             raise ConfigError(
                 f"Resume point {start} is outside the epoch of {base.padded_samples} samples."

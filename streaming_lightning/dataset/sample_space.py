@@ -63,6 +63,37 @@ def samples_per_stream(
     return [int(c) for c in counts_list]
 
 
+def stream_space(
+    shard_sizes: NDArray[np.int64],
+    count: int,
+    *,
+    index: int,
+    offset: int,
+    seed: int,
+    epoch: int,
+    sampling_method: str,
+    granularity: int,
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+    """Virtual shards and real ids of stream ``index`` (whose samples start at ``offset``)."""
+    size = int(shard_sizes.sum())
+    if size == 0 and count:
+        raise ConfigError(f"Stream {index} is empty but must contribute {count} samples.")
+    full, rest = divmod(count, size) if size else (0, 0)
+    virtual_sizes = [shard_sizes] * full
+    mapping = [np.arange(offset, offset + size, dtype=np.int64)] * full
+    if rest:
+        key = [seed, index, epoch] if sampling_method == "balanced" else [seed, index]
+        rng = np.random.default_rng(key)
+        groups = -(-size // granularity)
+        picked = np.sort(rng.choice(groups, -(-rest // granularity), replace=False))
+        chosen = (picked[:, None] * granularity + np.arange(granularity)).ravel()
+        chosen = chosen[chosen < size][:rest]
+        shard_of = np.searchsorted(np.cumsum(shard_sizes), chosen, side="right")
+        virtual_sizes.append(np.bincount(shard_of, minlength=len(shard_sizes)).astype(np.int64))
+        mapping.append(chosen + offset)
+    return virtual_sizes, mapping
+
+
 def build_space(
     stream_shard_sizes: list[NDArray[np.int64]],
     counts: list[int],
@@ -71,33 +102,29 @@ def build_space(
     epoch: int,
     sampling_method: str,
     granularity: int,
+    streams: list[int] | None = None,
 ) -> EpochSpace:
+    """The epoch space of the given streams (default: all of them, in order)."""
     sizes = [int(s.sum()) for s in stream_shard_sizes]
-    if counts == sizes:
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    chosen = list(range(len(sizes))) if streams is None else streams
+    if streams is None and counts == sizes:
         return EpochSpace(np.concatenate(stream_shard_sizes).astype(np.int64), None)
     virtual_sizes: list[NDArray[np.int64]] = []
     mapping: list[NDArray[np.int64]] = []
-    offset = 0
-    for index, (shard_sizes, size, count) in enumerate(zip(stream_shard_sizes, sizes, counts)):
-        if size == 0 and count:
-            raise ConfigError(f"Stream {index} is empty but must contribute {count} samples.")
-        full, rest = divmod(count, size) if size else (0, 0)
-        for _ in range(full):
-            virtual_sizes.append(shard_sizes)
-            mapping.append(np.arange(offset, offset + size, dtype=np.int64))
-        if rest:
-            key = [seed, index, epoch] if sampling_method == "balanced" else [seed, index]
-            rng = np.random.default_rng(key)
-            groups = -(-size // granularity)
-            picked = np.sort(rng.choice(groups, -(-rest // granularity), replace=False))
-            chosen = (picked[:, None] * granularity + np.arange(granularity)).ravel()
-            chosen = chosen[chosen < size][:rest]
-            shard_edges = np.cumsum(shard_sizes)
-            virtual_sizes.append(
-                np.bincount(
-                    np.searchsorted(shard_edges, chosen, side="right"), minlength=len(shard_sizes)
-                ).astype(np.int64)
-            )
-            mapping.append(chosen + offset)
-        offset += size
+    for index in chosen:
+        shards, ids = stream_space(
+            stream_shard_sizes[index],
+            counts[index],
+            index=index,
+            offset=int(offsets[index]),
+            seed=seed,
+            epoch=epoch,
+            sampling_method=sampling_method,
+            granularity=granularity,
+        )
+        virtual_sizes += shards
+        mapping += ids
+    if not virtual_sizes:
+        return EpochSpace(np.zeros(0, np.int64), np.zeros(0, np.int64))
     return EpochSpace(np.concatenate(virtual_sizes).astype(np.int64), np.concatenate(mapping))

@@ -24,6 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 from torch.utils.data import IterableDataset
 
+from streaming_lightning.dataset.batching import (
+    BATCHING_METHODS,
+    MappedPlan,
+    StratifiedPlan,
+    UnitPlan,
+    stratified_quotas,
+)
 from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
 from streaming_lightning.dataset.epoch_state import EpochState
 from streaming_lightning.dataset.plan import Dealing, EpochPlan, PlanSpec, RebasedPlan
@@ -83,9 +90,9 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             raise ConfigError(
                 f"Unknown shuffle_algo {shuffle_algo!r}; choose one of {SHUFFLE_ALGORITHMS}."
             )
-        if batching_method != "random":
+        if batching_method not in BATCHING_METHODS:
             raise ConfigError(
-                f"batching_method={batching_method!r} is not supported yet; only 'random' is."
+                f"batching_method must be one of {BATCHING_METHODS}, got {batching_method!r}."
             )
         if replication is not None and (not isinstance(replication, int) or replication < 1):
             raise ConfigError(f"replication must be a positive integer, got {replication!r}.")
@@ -200,8 +207,24 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ planning
 
-    def _space(self, epoch: int) -> EpochSpace:
-        return _space_cached(self, epoch)
+    def _space(self, epoch: int, stream: int | None = None) -> EpochSpace:
+        return _space_cached(self, epoch, stream)
+
+    def _stream_plan(
+        self, epoch: int, stream: int | None, ncn: int, global_batch: int
+    ) -> MappedPlan:
+        space = self._space(epoch, stream)
+        ncn = max(1, min(ncn, int(space.shard_sizes.sum()))) if stream is not None else ncn
+        spec = PlanSpec(
+            shard_sizes=tuple(space.shard_sizes.tolist()),
+            num_canonical_nodes=ncn,
+            global_batch=global_batch,
+            seed=self.shuffle_seed,
+            epoch=epoch,
+            algorithm=self.shuffle_algo if self.shuffle else "none",
+            block_size=self._shuffle_block_size or default_block_size(ncn),
+        )
+        return MappedPlan(_plan_cached(spec), space)
 
     def plan(
         self,
@@ -210,18 +233,22 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         *,
         num_canonical_nodes: int | None = None,
         global_batch: int | None = None,
-    ) -> EpochPlan:
+    ) -> Dealing:
+        """The order of ``epoch`` in global positions, answering in real sample ids."""
         ncn = num_canonical_nodes or self.num_canonical_nodes(world)
-        spec = PlanSpec(
-            shard_sizes=tuple(self._space(epoch).shard_sizes.tolist()),
-            num_canonical_nodes=ncn,
-            global_batch=global_batch or self.global_batch(world),
-            seed=self.shuffle_seed,
-            epoch=epoch,
-            algorithm=self.shuffle_algo if self.shuffle else "none",
-            block_size=self._shuffle_block_size or default_block_size(ncn),
-        )
-        return _plan_cached(spec)
+        g = global_batch or self.global_batch(world)
+        if self.batching_method == "random":
+            return self._stream_plan(epoch, None, ncn, g)
+        streams = [i for i, count in enumerate(self.samples_per_stream) if count > 0]
+        if self.batching_method == "stratified":
+            quotas = stratified_quotas([self.samples_per_stream[i] for i in streams], g)
+            subplans = [self._stream_plan(epoch, i, ncn, q) for i, q in zip(streams, quotas)]
+            return StratifiedPlan(subplans, quotas, g)
+        unit = g if self.batching_method == "per_stream" else (self.batch_size or 1)
+        if g % unit:
+            raise ConfigError(f"The global batch {g} is not a multiple of the device batch {unit}.")
+        subplans = [self._stream_plan(epoch, i, ncn, unit) for i in streams]
+        return UnitPlan(subplans, unit, g, self.shuffle_seed, epoch)
 
     def _epoch_plan(self, epoch: int, world: World) -> tuple[Dealing, int]:
         """The plan this world iterates for ``epoch`` and the position it starts at. A resume
@@ -283,7 +310,6 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         dp_rank, dp_world = self._data_parallel(world)
         batches = plan.worker_batches(dp_rank, dp_world, world.worker, world.num_workers, start)
         cache = self._shard_cache(world)
-        space = self._space(epoch)
         ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)
         chunk_target = max(ahead, 256)
         pool = ThreadPoolExecutor(4, thread_name_prefix="predownload") if ahead else None
@@ -306,7 +332,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
                 positions = next(next_chunks, None)
                 if positions is None:
                     return False
-                shards, within = self.locate(space.real(plan.ids(positions)))
+                shards, within = self.locate(plan.ids(positions))
                 queued.append((shards, within))
                 if pool is not None:
                     for shard in dict.fromkeys(shards.tolist()):
@@ -408,11 +434,12 @@ def _plan_cached(spec: PlanSpec) -> EpochPlan:
     return EpochPlan(spec)
 
 
-def _space_cached(dataset: StreamingDataset, epoch: int) -> EpochSpace:
-    key = (epoch,)
+def _space_cached(dataset: StreamingDataset, epoch: int, stream: int | None) -> EpochSpace:
+    key = (epoch, stream)
     cache = dataset.__dict__.setdefault("_space_cache", {})
     if key not in cache:
-        cache.clear()
+        if any(k[0] != epoch for k in cache):
+            cache.clear()
         cache[key] = build_space(
             [stream.shard_sizes for stream in dataset.streams],
             dataset.samples_per_stream,
@@ -420,5 +447,6 @@ def _space_cached(dataset: StreamingDataset, epoch: int) -> EpochSpace:
             epoch=epoch,
             sampling_method=dataset.sampling_method,
             granularity=dataset.sampling_granularity,
+            streams=None if stream is None else [stream],
         )
     return cache[key]

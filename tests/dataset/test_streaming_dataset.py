@@ -205,7 +205,7 @@ def test_lease_of_a_killed_process_does_not_block_eviction(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"batching_method": "stratified"}, "not supported yet"),
+        ({"batching_method": "bogus"}, "batching_method must be one of"),
         ({"shuffle_algo": "py9"}, "Unknown shuffle_algo"),
         ({"sampling_method": "random"}, "sampling_method"),
         ({"batch_size": 0}, "batch_size"),
@@ -268,3 +268,51 @@ def test_resume_with_another_global_batch_size_continues_the_saved_order(tmp_pat
     third = StreamingDataset(local=data, shuffle=True, batch_size=2)
     third.load_state_dict(mid)
     assert xs(third)[: len(full) - 104] == full[104:]
+
+
+def _rank_batches(
+    data: list[str], world: int, method: str, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> list[list[int]]:
+    """Global batches of a ``world``-rank job, each rank iterated in turn in this process."""
+    per_rank = []
+    for rank in range(world):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world))
+        ds = StreamingDataset(
+            streams=[Stream(local=d) for d in data],
+            shuffle=True,
+            batch_size=batch,
+            batching_method=method,
+            num_canonical_nodes=2,
+        )
+        got = xs(ds)
+        assert len(got) == len(ds)
+        per_rank.append([got[i : i + batch] for i in range(0, len(got), batch)])
+    return [[x for rank in per_rank for x in rank[k]] for k in range(len(per_rank[0]))]
+
+
+@pytest.mark.parametrize("method", ["per_stream", "stratified", "device_per_stream"])
+def test_batching_methods(tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = [make(tmp_path / "a", 120), make(tmp_path / "b", 40, start=1000)]
+    one = _rank_batches(data, 1, method, 8, monkeypatch)
+    two = _rank_batches(data, 2, method, 4, monkeypatch)
+    flat = [x for batch in one for x in batch]
+    assert set(flat) == set(range(120)) | set(range(1000, 1040)), "every sample at least once"
+    if method == "per_stream":
+        assert all(len({x >= 1000 for x in batch}) == 1 for batch in one), (
+            "one stream per global batch"
+        )
+        kinds = [batch[0] >= 1000 for batch in one]
+        assert kinds != sorted(kinds), "stream batches are interleaved"
+        assert two == one, "same global batches on another world"
+    elif method == "stratified":
+        assert all(sum(x >= 1000 for x in batch) == 2 for batch in one), (
+            "each batch holds b's share (2 of 8)"
+        )
+        assert two == one, "same global batches on another world"
+    else:
+        for batch in two:  # each device batch (4 samples) from a single stream
+            assert (
+                len({x >= 1000 for x in batch[:4]}) == 1
+                and len({x >= 1000 for x in batch[4:]}) == 1
+            )
