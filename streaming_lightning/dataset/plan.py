@@ -20,6 +20,7 @@ sample appears at least once, every rank gets the same number of full batches).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,10 +81,42 @@ class Dealing:
         """The device batches (global positions) worker ``worker`` of ``rank`` produces after
         ``start`` samples of the epoch were consumed. Workers take the rank's batches
         round-robin, which is the order a DataLoader collects them in."""
-        device = self.global_batch // world_size
-        positions = self.rank_positions(rank, world_size, start)
-        batches = [positions[i : i + device] for i in range(0, len(positions), device)]
-        return batches[worker::num_workers]
+        return list(self.worker_chunks(rank, world_size, worker, num_workers, start, 1))
+
+    def worker_chunks(
+        self,
+        rank: int,
+        world_size: int,
+        worker: int,
+        num_workers: int,
+        start: int,
+        batches_per_chunk: int,
+    ) -> Iterator[NDArray[np.int64]]:
+        """Lazily, the positions of this worker's batches, ``batches_per_chunk`` at a time.
+
+        The rank's remaining positions are cut into device batches from ``start`` on (a resume
+        inside a step makes every batch straddle two steps by the same offset); batch ``b``
+        belongs to worker ``b % num_workers``. Nothing is materialised for the whole epoch.
+        """
+        g = self.global_batch
+        if g % world_size:
+            raise ConfigError(
+                f"The global batch size {g} is not divisible by the world size {world_size}."
+            )
+        device = g // world_size
+        padded = self.padded_samples
+        first_step = start // g
+        # Positions of the first step already consumed within this rank's slice.
+        skipped = int(np.clip(start - first_step * g - rank * device, 0, device))
+        remaining = (padded // g - first_step) * device - skipped
+        total_batches = -(-remaining // device) if remaining > 0 else 0
+        mine = np.arange(worker, total_batches, num_workers, dtype=np.int64)
+        for i in range(0, len(mine), batches_per_chunk):
+            batches = mine[i : i + batches_per_chunk]
+            j = (batches[:, None] * device + np.arange(device)).ravel()
+            j = j[j < remaining]
+            shifted = j + skipped
+            yield (first_step + shifted // device) * g + rank * device + shifted % device
 
 
 @dataclass

@@ -96,6 +96,11 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             )
         if replication is not None and (not isinstance(replication, int) or replication < 1):
             raise ConfigError(f"replication must be a positive integer, got {replication!r}.")
+        if batching_method != "random" and batch_size is None:
+            raise ConfigError(
+                f"batching_method={batching_method!r} forms batches itself: pass batch_size= "
+                "(the per-device batch size your DataLoader uses)."
+            )
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if num_canonical_nodes is not None and num_canonical_nodes < 1:
@@ -308,7 +313,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         epoch, _ = self._state.begin(world.worker)
         plan, start = self._epoch_plan(epoch, world)
         dp_rank, dp_world = self._data_parallel(world)
-        batches = plan.worker_batches(dp_rank, dp_world, world.worker, world.num_workers, start)
+        device = plan.global_batch // dp_world
         cache = self._shard_cache(world)
         ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)
         chunk_target = max(ahead, 256)
@@ -324,8 +329,14 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
                 cache.fetch(ref)
 
         try:
-            chunks = _group(batches, chunk_target)
-            next_chunks = iter(chunks)
+            next_chunks = plan.worker_chunks(
+                dp_rank,
+                dp_world,
+                world.worker,
+                world.num_workers,
+                start,
+                max(1, chunk_target // device),
+            )
             queued: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
 
             def plan_next() -> bool:
@@ -413,20 +424,6 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         if obj.get("shuffle_seed") is not None:
             self.shuffle_seed = int(obj["shuffle_seed"])
         self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]), int(saved_batch or 0))
-
-
-def _group(batches: list[NDArray[np.int64]], target: int) -> list[NDArray[np.int64]]:
-    """Concatenate consecutive batches into chunks of about ``target`` positions."""
-    chunks, current, size = [], [], 0
-    for batch in batches:
-        current.append(batch)
-        size += len(batch)
-        if size >= target:
-            chunks.append(np.concatenate(current))
-            current, size = [], 0
-    if current:
-        chunks.append(np.concatenate(current))
-    return chunks
 
 
 @functools.lru_cache(maxsize=8)

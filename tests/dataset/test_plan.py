@@ -84,3 +84,25 @@ def test_bad_plans() -> None:
         plan(10, 4, sizes=(3, 2))
     with pytest.raises(ConfigError, match="not divisible"):
         plan(1, 6).rank_positions(0, 4, 0)
+
+
+@pytest.mark.parametrize("start", [0, 24, 29, 12 * 7 + 5])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_worker_chunks_cover_the_rank_rest_in_order(start: int, workers: int) -> None:
+    p = plan(3, 12)
+    for rank in range(3):
+        expected = p.rank_positions(rank, 3, start)
+        batches = [p.worker_batches(rank, 3, w, workers, start) for w in range(workers)]
+        interleaved = [
+            b
+            for i in range(max(map(len, batches)))
+            for wb in batches
+            if i < len(wb)
+            for b in [wb[i]]
+        ]
+        assert np.array_equal(np.concatenate(interleaved), expected)
+        assert all(len(b) == 4 for b in interleaved[:-1])
+        chunked = [
+            c for w in range(workers) for c in p.worker_chunks(rank, 3, w, workers, start, 5)
+        ]
+        assert sorted(np.concatenate(chunked).tolist()) == sorted(expected.tolist())

@@ -205,7 +205,8 @@ def test_lease_of_a_killed_process_does_not_block_eviction(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"batching_method": "bogus"}, "batching_method must be one of"),
+        ({"batching_method": "bogus", "batch_size": 4}, "batching_method must be one of"),
+        ({"batching_method": "per_stream"}, "pass batch_size"),
         ({"shuffle_algo": "py9"}, "Unknown shuffle_algo"),
         ({"sampling_method": "random"}, "sampling_method"),
         ({"batch_size": 0}, "batch_size"),
@@ -316,3 +317,31 @@ def test_batching_methods(tmp_path: Path, method: str, monkeypatch: pytest.Monke
                 len({x >= 1000 for x in batch[:4]}) == 1
                 and len({x >= 1000 for x in batch[4:]}) == 1
             )
+
+
+def test_download_lock_of_a_killed_process_is_reclaimed(tmp_path: Path) -> None:
+    """A run killed mid-download leaves a lock file; the next run takes it over at once."""
+    from streaming_lightning.storage.transfer import lock_path_for
+
+    data = make(tmp_path / "a", 100)
+    target = tmp_path / "cache" / "shard.00000.mds.zstd"
+    lock = lock_path_for(str(target))
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+            ),
+            lock,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    ds = StreamingDataset(remote=data, local=str(tmp_path / "cache"), download_timeout=5)
+    assert xs(ds) == list(range(100)), "no FileExistsError, no wait for the dead process"
