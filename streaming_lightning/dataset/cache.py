@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class ShardCache:
         self.who = who
         self._open: OrderedDict[ShardRef, ShardReader] = OrderedDict()
         self._leases: dict[ShardRef, int] = {}
+        self._lease_lock = threading.Lock()
         if cache_limit is not None:
             check_cache_limit(streams, cache_limit)
 
@@ -89,23 +91,29 @@ class ShardCache:
 
     # ------------------------------------------------------------------ leases
 
-    def acquire(self, ref: ShardRef) -> None:
-        """Mark the shard in use by this process (shared lock) so no one evicts it."""
-        if ref in self._leases:
-            return
-        path = self._lease_path(ref)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        self._leases[ref] = fd
+    def acquire(self, ref: ShardRef) -> bool:
+        """Mark the shard in use by this process (shared lock) so no one evicts it; returns
+        whether this call took the lease (False: already held)."""
+        with self._lease_lock:
+            if ref in self._leases:
+                return False
+            path = self._lease_path(ref)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self._leases[ref] = fd
+            return True
 
     def release(self, ref: ShardRef) -> None:
-        fd = self._leases.pop(ref, None)
+        with self._lease_lock:
+            fd = self._leases.pop(ref, None)
         if fd is not None:
             os.close(fd)  # closing drops the flock
 
     def release_all(self) -> None:
-        for ref in list(self._leases):
+        with self._lease_lock:
+            held = list(self._leases)
+        for ref in held:
             self.release(ref)
 
     # ------------------------------------------------------------------ fetching
@@ -142,9 +150,17 @@ class ShardCache:
         return (queued + 1) * self.footprint(ref) <= self.cache_limit // 2
 
     def fetch(self, ref: ShardRef) -> None:
-        """Download and decompress ``ref`` if it is not ready (safe from several threads)."""
-        if not self.reader(ref).is_ready():
-            self._fetch(ref)
+        """Download and decompress ``ref`` if it is not ready (prefetch threads). The shard is
+        leased while it is being fetched, so no process evicts it half-way."""
+        if self.reader(ref).is_ready():
+            return
+        took = self.cache_limit is not None and self.acquire(ref)
+        try:
+            if not self.reader(ref).is_ready():
+                self._fetch(ref)
+        finally:
+            if took:
+                self.release(ref)
 
     def _fetch(self, ref: ShardRef) -> None:
         stream, reader = self.streams[ref.stream], self.reader(ref)
@@ -216,15 +232,17 @@ class ShardCache:
                 used = sum(size for _, _, size in present)
                 if used + needed <= self.cache_limit:
                     return
+                with self._lease_lock:
+                    mine = set(self._leases)
                 for _, ref, size in sorted(present, key=lambda item: item[0]):
-                    if ref == keep or ref in self._leases:
+                    if ref == keep or ref in mine:
                         continue
                     if self._try_evict(ref):
                         used -= size
                         if used + needed <= self.cache_limit:
                             return
             if time.monotonic() > deadline or all(
-                ref in self._leases or ref == keep for _, ref, _ in present
+                ref in mine or ref == keep for _, ref, _ in present
             ):
                 # Nobody else holds a lease we could wait for, or we waited long enough.
                 raise StorageError(

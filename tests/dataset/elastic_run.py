@@ -14,7 +14,7 @@ import sys
 import torch
 from torch.utils.data import DataLoader
 
-from streaming_lightning.dataset import StreamingDataset
+from streaming_lightning.dataset import Stream, StreamingDataset
 
 
 def collate(samples: list[dict]) -> list[int]:  # type: ignore[type-arg]
@@ -32,8 +32,20 @@ def main() -> None:
         )
         os.environ.pop("RANK")  # prove the process group, not the env, is what the dataset reads
         os.environ.pop("WORLD_SIZE")
+    # "streams": [[remote_or_local, proportion], ...] mixes streams; "cache" puts remote data
+    # behind one node-local cache shared by every rank, with an optional cache_limit.
+    if config.get("streams"):
+        sources = {
+            "streams": [Stream(local=path, proportion=share) for path, share in config["streams"]]
+        }
+    elif config.get("cache"):
+        sources = {"remote": config["data"], "local": config["cache"]}
+    else:
+        sources = {"local": config["data"]}
     dataset = StreamingDataset(
-        local=config["data"],
+        **sources,
+        batching_method=config.get("batching", "random"),
+        cache_limit=config.get("cache_limit"),
         batch_size=config["batch"],
         shuffle=True,
         num_canonical_nodes=config["ncn"],

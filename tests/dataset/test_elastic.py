@@ -44,6 +44,7 @@ def run_job(
     resume: dict[str, Any] | None = None,
     state_after: int | None = None,
     replication: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     local = world // nodes
     procs, outs = [], []
@@ -51,12 +52,13 @@ def run_job(
     for rank in range(world):
         out = (
             tmp
-            / f"w{world}n{nodes}k{workers}r{rank}{'g' if gloo else ''}{'R' if resume else ''}x{replication}.json"
+            / f"w{world}n{nodes}k{workers}r{rank}{'g' if gloo else ''}{'R' if resume else ''}x{replication}{len(json.dumps(extra))}.json"
         )
         config = {
             "data": data,
             "batch": GLOBAL_BATCH // (world // (replication or 1)),
             "replication": replication,
+            **(extra or {}),
             "ncn": NCN,
             "workers": workers,
             "out": str(out),
@@ -154,3 +156,37 @@ def test_replication_gives_tensor_parallel_peers_the_same_samples(
     )
     assert results[0]["epochs"] != results[2]["epochs"]
     assert global_batches([results[0], results[2]], 0) == reference
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("elastic2") / "ds"
+    with MDSWriter(out=str(out), columns={"x": "int"}, size_limit=500) as writer:
+        for i in range(10_000, 10_301):
+            writer.write({"x": i})
+    return str(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batching", ["random", "stratified", "per_stream"])
+def test_stream_mixing_is_elastic(data: str, second: str, tmp_path: Path, batching: str) -> None:
+    extra = {"streams": [[data, 3], [second, 1]], "batching": batching}
+    reference = global_batches(run_job(data, tmp_path, 1, 1, 0, epochs=1, extra=extra), 0)
+    flat = [x for batch in reference for x in batch]
+    assert 0.2 < sum(x >= 10_000 for x in flat) / len(flat) < 0.3, "proportions 3:1 hold"
+    for world, nodes, workers in [(2, 1, 2), (4, 2, 1)]:
+        results = run_job(data, tmp_path, world, nodes, workers, epochs=1, extra=extra)
+        assert global_batches(results, 0) == reference, (batching, world, workers)
+
+
+@pytest.mark.slow
+def test_ranks_share_one_bounded_cache(data: str, tmp_path: Path) -> None:
+    """4 ranks x 2 workers stream a remote through one node cache far smaller than the data:
+    every sample arrives, each rank sees the baseline order, the cache never exceeds its limit."""
+    reference = global_batches(run_job(data, tmp_path, 1, 1, 0, epochs=1), 0)
+    cache = tmp_path / "node-cache"
+    extra = {"cache": str(cache), "cache_limit": 6000}
+    results = run_job(data, tmp_path, 4, 1, 2, epochs=1, extra=extra)
+    assert global_batches(results, 0) == reference
+    on_disk = sum(f.stat().st_size for f in cache.iterdir() if f.name.startswith("shard."))
+    assert on_disk <= 6000
