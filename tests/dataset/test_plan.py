@@ -17,6 +17,12 @@ def plan(
     return EpochPlan(PlanSpec(sizes, ncn, g, 1234, epoch, algo, 100))
 
 
+def dataloader_order(per_worker: list[list[np.ndarray]]) -> np.ndarray:
+    """The rank's sample order as a DataLoader yields it: one batch from each worker in turn."""
+    rounds = max(map(len, per_worker))
+    return np.concatenate([wb[i] for i in range(rounds) for wb in per_worker if i < len(wb)])
+
+
 @pytest.mark.parametrize("ncn", [1, 2, 3, 8, 13])
 @pytest.mark.parametrize("g", [1, 4, 6, 16, 64])
 def test_every_sample_at_least_once_and_padding_is_small(ncn: int, g: int) -> None:
@@ -46,14 +52,7 @@ def test_workers_round_robin_reproduces_the_rank_order(workers: int) -> None:
     p = plan(2, 8)
     rank_order = p.rank_positions(1, 2, 0)
     per_worker = [p.worker_batches(1, 2, w, workers, 0) for w in range(workers)]
-    interleaved = [
-        b
-        for i in range(max(map(len, per_worker)))
-        for wb in per_worker
-        if i < len(wb)
-        for b in [wb[i]]
-    ]
-    assert np.array_equal(np.concatenate(interleaved), rank_order)
+    assert np.array_equal(dataloader_order(per_worker), rank_order)
 
 
 def test_resume_skips_exactly_the_consumed_positions() -> None:
@@ -93,15 +92,8 @@ def test_worker_chunks_cover_the_rank_rest_in_order(start: int, workers: int) ->
     for rank in range(3):
         expected = p.rank_positions(rank, 3, start)
         batches = [p.worker_batches(rank, 3, w, workers, start) for w in range(workers)]
-        interleaved = [
-            b
-            for i in range(max(map(len, batches)))
-            for wb in batches
-            if i < len(wb)
-            for b in [wb[i]]
-        ]
-        assert np.array_equal(np.concatenate(interleaved), expected)
-        assert all(len(b) == 4 for b in interleaved[:-1])
+        assert np.array_equal(dataloader_order(batches), expected)
+        assert all(len(b) == 4 for wb in batches for b in wb[:-1])
         chunked = [
             c for w in range(workers) for c in p.worker_chunks(rank, 3, w, workers, start, 5)
         ]

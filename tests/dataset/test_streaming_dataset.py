@@ -40,6 +40,17 @@ def make(
     return str(path)
 
 
+def hold_flock(path: str, mode: str) -> subprocess.Popen[str]:
+    """Another process holding ``flock(path, mode)``; returns once it holds it."""
+    code = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        f"fcntl.flock(fd, fcntl.{mode}); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def xs(iterable) -> list[int]:  # type: ignore[no-untyped-def]
     return [int(s["x"]) for s in iterable]
 
@@ -181,20 +192,7 @@ def test_lease_of_a_killed_process_does_not_block_eviction(tmp_path: Path) -> No
     assert not ShardCache(StreamingDataset(local=data).streams, None)._try_evict(ShardRef(0, 0)), (
         "a local-only dataset is never evicted"
     )
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-                "fcntl.flock(fd, fcntl.LOCK_SH); print('held', flush=True); time.sleep(60)"
-            ),
-            lease,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = hold_flock(lease, "LOCK_SH")
     ds[0]  # make shard 0 present locally (decompressed)
     assert not cache._try_evict(ShardRef(0, 0)), "a shard in use elsewhere is never evicted"
     os.kill(holder.pid, signal.SIGKILL)
@@ -327,20 +325,7 @@ def test_download_lock_of_a_killed_process_is_reclaimed(tmp_path: Path) -> None:
     target = tmp_path / "cache" / "shard.00000.mds.zstd"
     lock = lock_path_for(str(target))
     os.makedirs(os.path.dirname(lock), exist_ok=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
-            ),
-            lock,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = hold_flock(lock, "LOCK_EX")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(10)
     ds = StreamingDataset(remote=data, local=str(tmp_path / "cache"), download_timeout=5)
