@@ -49,7 +49,7 @@ from streaming_lightning.errors import (
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL
+from streaming_lightning.storage.base import Backend, ObjectURL, status_error
 
 _CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
 _ACCOUNT_VARS = ("AZURE_STORAGE_ACCOUNT", "AZURE_ACCOUNT_NAME")
@@ -65,7 +65,6 @@ _HOW_TO_CONFIGURE = (
     f"{_ENDPOINT_VAR} overrides https://ACCOUNT.blob.core.windows.net."
 )
 
-_TRANSIENT_STATUS = {408, 429}
 #: Secret-bearing fields as they appear in connection strings and SAS query strings.
 _SECRET_FIELDS = re.compile(r"(AccountKey|SharedAccessSignature|sig)=[^;&\s'\"]+", re.IGNORECASE)
 #: Default per-operation timeout for calls without one in the Backend contract (list, stat).
@@ -134,15 +133,7 @@ def _from_status(err: HttpResponseError, url: str, verb: str) -> StorageError:
     """Classify an HTTP error the SDK did not give a specific type by its status code."""
     status = err.status_code or 0
     what = _describe(err)
-    if status == 404:
-        return RemoteNotFoundError(f"Cannot {verb} {url}: not found ({what}).")
-    if status in (401, 403):
-        return RemotePermissionError(
-            f"Cannot {verb} {url}: access denied ({what}). {_HOW_TO_CONFIGURE}"
-        )
-    if status in _TRANSIENT_STATUS or status >= 500:
-        return TransientStorageError(f"Cannot {verb} {url}: {what}.")
-    return StorageError(f"Cannot {verb} {url}: {what}.")
+    return status_error(status, url, verb, what, advice=_HOW_TO_CONFIGURE)
 
 
 def _timeouts(timeout: float) -> dict[str, Any]:

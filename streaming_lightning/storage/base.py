@@ -13,7 +13,33 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from streaming_lightning.errors import ConfigError, RemoteNotFoundError
+from streaming_lightning.errors import (
+    ConfigError,
+    RemoteNotFoundError,
+    RemotePermissionError,
+    StorageError,
+    TransientStorageError,
+)
+
+#: HTTP statuses below 500 that are worth retrying (timeout, throttling).
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+def status_error(
+    status: int, url: str, verb: str, what: str, *, advice: str = "", detail: str = ""
+) -> StorageError:
+    """The one retry policy of every HTTP-speaking backend: 404 is not found and 401/403 access
+    denied (neither retried), 408/429/5xx transient (retried), anything else a plain error.
+    Backends map their SDK's error codes to a status first; ``what`` describes the response."""
+    if status == 404:
+        return RemoteNotFoundError(f"Cannot {verb} {url}: not found ({what}).")
+    if status in (401, 403):
+        return RemotePermissionError(
+            f"Cannot {verb} {url}: access denied ({what}).{' ' + advice if advice else ''}"
+        )
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return TransientStorageError(f"Cannot {verb} {url}: {what}.")
+    return StorageError(f"Cannot {verb} {url}: {what}{': ' + detail if detail else '.'}")
 
 
 @dataclass(frozen=True)

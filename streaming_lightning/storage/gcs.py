@@ -29,12 +29,11 @@ from google.cloud import storage
 
 from streaming_lightning.errors import (
     ConfigError,
-    RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL
+from streaming_lightning.storage.base import Backend, ObjectURL, status_error
 
 _EMULATOR_VAR = "STORAGE_EMULATOR_HOST"
 _PROJECT_VAR = "GOOGLE_CLOUD_PROJECT"
@@ -87,15 +86,13 @@ def _from_api_error(err: api_errors.GoogleAPICallError, url: str, verb: str) -> 
     """Classify an HTTP error response; the service's status and reason, never headers."""
     status = int(err.code or 0)
     what = f"GCS {status} {type(err).__name__}" if status else f"GCS {type(err).__name__}"
-    if isinstance(err, api_errors.NotFound) or status == 404:
-        return RemoteNotFoundError(f"Cannot {verb} {url}: not found ({what}).")
-    if isinstance(err, (api_errors.Forbidden, api_errors.Unauthorized)) or status in (401, 403):
-        return RemotePermissionError(
-            f"Cannot {verb} {url}: access denied ({what}). {_HOW_TO_CONFIGURE}"
-        )
-    if isinstance(err, _TRANSIENT_API_ERRORS) or status in (408, 429) or status >= 500:
-        return TransientStorageError(f"Cannot {verb} {url}: {what}.")
-    return StorageError(f"Cannot {verb} {url}: {what}: {err.message}")
+    if isinstance(err, api_errors.NotFound):
+        status = 404
+    elif isinstance(err, (api_errors.Forbidden, api_errors.Unauthorized)):
+        status = 403
+    elif isinstance(err, _TRANSIENT_API_ERRORS):
+        status = 503
+    return status_error(status, url, verb, what, advice=_HOW_TO_CONFIGURE, detail=str(err.message))
 
 
 @contextmanager

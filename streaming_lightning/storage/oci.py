@@ -34,12 +34,11 @@ from oci._vendor.requests import exceptions as sdk_http_errors
 
 from streaming_lightning.errors import (
     ConfigError,
-    RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL
+from streaming_lightning.storage.base import Backend, ObjectURL, status_error
 
 _CONFIG_FILE_VAR = "OCI_CONFIG_FILE"
 _PROFILE_VAR = "OCI_CLI_PROFILE"
@@ -189,21 +188,19 @@ def _from_service_error(err: Any, url: str, verb: str) -> StorageError:
     request_id = getattr(err, "request_id", None)
     if request_id:
         what += f", opc-request-id {request_id}"
-    if status == 404:
-        # OCI answers 404 NotAuthorizedOrNotFound, not 403, when a policy hides the bucket.
-        hidden = " or not visible to this user" if code == "NotAuthorizedOrNotFound" else ""
-        return RemoteNotFoundError(f"Cannot {verb} {url}: not found{hidden} ({what}).")
-    if status in (401, 403):
-        path, profile = _config_location()
-        return RemotePermissionError(
-            f"Cannot {verb} {url}: access denied ({what}). Check that the API key of profile "
-            f"[{profile}] in {os.path.expanduser(path)} is uploaded for its user and that an "
-            "IAM policy lets that user read and write objects in this bucket."
-        )
-    if status in (408, 429) or status >= 500 or (status == 409 and code in _TRANSIENT_CONFLICTS):
-        return TransientStorageError(f"Cannot {verb} {url}: {what}.")
-    message = getattr(err, "message", "") or ""
-    return StorageError(f"Cannot {verb} {url}: {what}: {message}")
+    if code == "NotAuthorizedOrNotFound":
+        # OCI answers 404, not 403, when a policy hides the bucket.
+        what += "; it may exist but be hidden from this user"
+    if status == 409 and code in _TRANSIENT_CONFLICTS:
+        status = 503
+    path, profile = _config_location() if status in (401, 403) else ("", "")
+    advice = (
+        f"Check that the API key of profile [{profile}] in {os.path.expanduser(path)} is uploaded "
+        "for its user and that an IAM policy lets that user read and write objects in this bucket."
+    )
+    return status_error(
+        status, url, verb, what, advice=advice, detail=str(getattr(err, "message", "") or "")
+    )
 
 
 def _request_error(err: BaseException, url: str, verb: str) -> StorageError:

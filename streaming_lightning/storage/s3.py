@@ -21,12 +21,11 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 
 from streaming_lightning.errors import (
-    RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL
+from streaming_lightning.storage.base import Backend, ObjectURL, status_error
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED = {
@@ -67,13 +66,16 @@ def _client_error(err: bce.ClientError, url: str, verb: str) -> StorageError:
     error = err.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _NOT_FOUND or status == 404:
-        return RemoteNotFoundError(f"Cannot {verb} {url}: not found (S3 {code or status}).")
-    if code in _DENIED or status in (401, 403):
-        return RemotePermissionError(f"Cannot {verb} {url}: access denied (S3 {code or status}).")
-    if code in _TRANSIENT_CODES or status >= 500 or status in (408, 429):
-        return TransientStorageError(f"Cannot {verb} {url}: S3 {code or status}.")
-    return StorageError(f"Cannot {verb} {url}: S3 {code or status}: {error.get('Message', '')}")
+    # S3-compatible stores do not always set the status a code implies; the code wins.
+    if code in _NOT_FOUND:
+        status = 404
+    elif code in _DENIED:
+        status = 403
+    elif code in _TRANSIENT_CODES:
+        status = 503
+    return status_error(
+        status, url, verb, f"S3 {code or status}", detail=str(error.get("Message", ""))
+    )
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 
 from streaming_lightning.errors import (
     ConfigError,
-    MissingExtraError,
     RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
@@ -200,18 +199,6 @@ def test_bucket_url_without_object_is_a_config_error(
         download_file("gs://bucket/", str(tmp_path / "x"))
     with pytest.raises(ConfigError, match="gs:///key"):
         list_objects("gs:///key")
-
-
-def test_missing_sdk_gives_install_advice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(
-        registry._BACKENDS,
-        "gs",
-        ("streaming_lightning.storage.gcs", "GCSBackend", "gcs", "google_cloud_not_installed"),
-    )
-    registry.reset_backends()
-    with pytest.raises(MissingExtraError, match=r"pip install 'streaming-lightning\[gcs\]'"):
-        registry.get_backend("gs://b/k")
-    registry.reset_backends()
 
 
 @pytest.mark.parametrize("fault", fault_proxy.FAULTS)

@@ -12,7 +12,6 @@ import pytest
 
 from streaming_lightning import LocalDataset, MDSWriter, merge_index
 from streaming_lightning.errors import (
-    MissingExtraError,
     RemoteNotFoundError,
     RemotePermissionError,
     StorageError,
@@ -96,18 +95,6 @@ def test_no_credentials_gives_advice(
     registry.reset_backends()
     with pytest.raises(RemotePermissionError, match="no AWS credentials"):
         download_file("s3://bucket/key", str(tmp_path / "x"))
-
-
-def test_missing_sdk_gives_install_advice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(
-        registry._BACKENDS,
-        "s3",
-        ("streaming_lightning.storage.s3", "S3Backend", "s3", "boto3_not_installed"),
-    )
-    registry.reset_backends()
-    with pytest.raises(MissingExtraError, match=r"pip install 'streaming-lightning\[s3\]'"):
-        registry.get_backend("s3://b/k")
-    registry.reset_backends()
 
 
 def test_writer_streams_a_dataset_to_s3_and_back(
