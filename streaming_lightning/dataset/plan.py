@@ -20,6 +20,7 @@ sample appears at least once, every rank gets the same number of full batches).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -46,7 +47,7 @@ class PlanSpec:
     block_size: int
 
 
-class Dealing:
+class Dealing(ABC):
     """Who reads what, given a global order of ``padded_samples`` positions in full global
     batches of ``global_batch``: rank r reads slice r of every global batch; DataLoader workers
     take the rank's batches round-robin (the order a DataLoader collects them in)."""
@@ -54,8 +55,9 @@ class Dealing:
     global_batch: int
     padded_samples: int
 
+    @abstractmethod
     def ids(self, positions: NDArray[np.int64]) -> NDArray[np.int64]:
-        raise NotImplementedError
+        """Real sample ids at the given global positions."""
 
     # -------------------------------------------------------------------- who reads what
 

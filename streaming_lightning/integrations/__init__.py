@@ -1,1 +1,2 @@
-"""Placeholder package: filled by its own issue."""
+"""Trainer integrations (Lightning, Composer). Empty until their issues land; nothing here is
+imported by ``import streaming_lightning``."""

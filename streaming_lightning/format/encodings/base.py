@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from streaming_lightning.errors import EncodingError
 
 
-class Coder:
+class Coder(ABC):
     """Turns one column value into bytes and back.
 
     ``size`` is the encoded size in bytes when it is the same for every value (then the sample
@@ -20,11 +21,13 @@ class Coder:
     #: Python types accepted by :meth:`encode`, for the error message when a value has another.
     accepts: ClassVar[tuple[type, ...]] = ()
 
+    @abstractmethod
     def encode(self, obj: Any) -> bytes:
-        raise NotImplementedError
+        """The stored bytes of ``obj``; EncodingError if it does not fit this encoding."""
 
+    @abstractmethod
     def decode(self, data: bytes) -> Any:
-        raise NotImplementedError
+        """The value stored in ``data``; EncodingError if the bytes are corrupt."""
 
     def _check_type(self, obj: Any, encoding: str) -> None:
         if self.accepts and not isinstance(obj, self.accepts):
