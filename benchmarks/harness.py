@@ -40,14 +40,19 @@ class CaseSpec:
     quick_params: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_once(case: str, library: str, params: dict[str, Any], timeout: float) -> dict[str, float]:
-    """One measurement in a fresh interpreter; returns the metrics the case printed."""
+def run_once(
+    case: str, library: str, params: dict[str, Any], timeout: float
+) -> dict[str, float] | None:
+    """One measurement in a fresh interpreter; returns the metrics the case printed, or None
+    where the library lacks the feature."""
     cmd = [sys.executable, "-m", "benchmarks.worker", case, library, json.dumps(params)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{case}/{library} {params} failed:\n{proc.stderr[-3000:]}")
-    last = proc.stdout.strip().splitlines()[-1]
-    return {k: float(v) for k, v in json.loads(last).items()}
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    if last is None:
+        return None
+    return {k: float(v) for k, v in last.items()}
 
 
 def run_case(
@@ -69,7 +74,10 @@ def run_case(
                 order = spec.libraries if rep % 2 == 0 else list(reversed(spec.libraries))
                 for library in order:
                     run_params = {**params, **extra}
-                    samples[library].append(run_once(spec.name, library, run_params, timeout))
+                    result = run_once(spec.name, library, run_params, timeout)
+                    if result is not None:
+                        samples[library].append(result)
+        samples = {lib: runs for lib, runs in samples.items() if runs}
         for metric in spec.metrics:
             medians = {
                 lib: statistics.median(r[metric.name] for r in runs)
@@ -97,15 +105,21 @@ def ratio(row: dict[str, Any], peer: str) -> float:
     return theirs / ours if ours else float("inf")
 
 
+def _figure(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     peers = sorted({lib for row in rows for lib in row["median"]} - {OURS})
     header = ["case", "params", "metric", OURS, *peers, *[f"x vs {p}" for p in peers]]
     lines = [header]
     for row in rows:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
-        values = [f"{row['median'][OURS]:,.1f}"] + [
-            f"{row['median'][p]:,.1f}" if p in row["median"] else "-" for p in peers
-        ]
+        values = [_figure(row["median"].get(lib)) for lib in (OURS, *peers)]
         ratios = [f"{ratio(row, p):.2f}x" if p in row["median"] else "-" for p in peers]
         lines.append([row["case"], params, f"{row['metric']} ({row['unit']})", *values, *ratios])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

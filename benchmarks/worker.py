@@ -9,11 +9,17 @@ import importlib
 import json
 import sys
 
+from benchmarks.libraries import Unsupported
+
 
 def main() -> None:
     case, library, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     module = importlib.import_module(f"benchmarks.cases.{case}")
-    metrics = module.run(library, params)
+    try:
+        metrics = module.run(library, params)
+    except Unsupported as missing:
+        print(f"unsupported: {missing}", file=sys.stderr)
+        metrics = None
     print(json.dumps(metrics))
 
 

