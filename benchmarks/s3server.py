@@ -74,3 +74,4 @@ def use_server(endpoint: str) -> None:
     os.environ.update(CREDENTIALS)
     os.environ["S3_ENDPOINT_URL"] = endpoint
     os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_ALLOW_HTTP"] = "true"  # obstore (litdata) refuses plain http otherwise

@@ -17,6 +17,14 @@ class LitData(Library):
         from litdata import StreamingDataset
 
         if remote is not None:
+            from litdata.streaming import downloader
+
+            # The test server speaks plain http; litdata's obstore client takes no option for
+            # that through the public API, so set the client option it builds stores with.
+            downloader._OBSTORE_CLIENT_OPTIONS = {  # type: ignore[attr-defined]
+                **downloader._OBSTORE_CLIENT_OPTIONS,  # type: ignore[attr-defined]
+                "allow_http": "true",
+            }
             return StreamingDataset(
                 input_dir=remote,
                 cache_dir=cache_dir,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from benchmarks.libraries.base import Library
@@ -19,6 +19,15 @@ class Ours(Library):
                 remote=remote, local=cache_dir, shuffle=shuffle, batch_size=batch_size
             )
         return StreamingDataset(local=path, shuffle=shuffle, batch_size=batch_size)
+
+    def loader(self, dataset: Any, *, batch_size: int, num_workers: int) -> Iterable[Any]:
+        from torch.utils.data import DataLoader
+
+        from streaming_lightning.dataset import BatchesView
+
+        if dataset.batchable:  # whole batches straight from shard bytes (same tensors)
+            return DataLoader(BatchesView(dataset), batch_size=None, num_workers=num_workers)
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
 
     def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
         return dataset[index]  # type: ignore[no-any-return]

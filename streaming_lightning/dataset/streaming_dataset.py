@@ -17,9 +17,7 @@ import functools
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -36,6 +34,7 @@ from streaming_lightning.dataset.batching import (
 from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
 from streaming_lightning.dataset.epoch_state import EpochState
 from streaming_lightning.dataset.plan import Dealing, EpochPlan, PlanSpec, RebasedPlan
+from streaming_lightning.dataset.reading import EpochReader
 from streaming_lightning.dataset.sample_space import EpochSpace, build_space, samples_per_stream
 from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, default_block_size
 from streaming_lightning.dataset.stream import Stream
@@ -321,78 +320,64 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
     def get_item(self, index: int) -> dict[str, Any]:
         return self[index]
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def _epoch_reader(self) -> tuple[EpochReader, int]:
+        """Start this worker's share of the next epoch: (reader over its chunks, the device
+        batch size its chunks are whole multiples of)."""
         world = detect_world()
         epoch, _ = self._state.begin(world.worker)
         plan, start = self._epoch_plan(epoch, world)
         dp_rank, dp_world = self._data_parallel(world)
         device = plan.global_batch // dp_world
-        cache = self._shard_cache(world)
         ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)
-        chunk_target = max(ahead, 256)
-        pool = ThreadPoolExecutor(4, thread_name_prefix="predownload") if ahead else None
-        pending: dict[int, Future[Any]] = {}
-        lock = threading.Lock()
+        positions = plan.worker_chunks(
+            dp_rank,
+            dp_world,
+            world.worker,
+            world.num_workers,
+            start,
+            max(1, max(ahead, 256) // device),
+        )
+        chunks = (self.locate(plan.ids(chunk)) for chunk in positions)
+        reader = EpochReader(
+            self._shard_cache(world), self._ref, chunks, prefetch_threads=4 if ahead else 0
+        )
+        return reader, device
 
-        def prefetch(shard: int) -> None:
-            ref = self._ref(shard)
-            with lock:
-                ready = cache.reader(ref).is_ready()
-            if not ready:
-                cache.fetch(ref)
-
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        reader, _ = self._epoch_reader()
+        step = self._decode_batch_samples()
         try:
-            next_chunks = plan.worker_chunks(
-                dp_rank,
-                dp_world,
-                world.worker,
-                world.num_workers,
-                start,
-                max(1, chunk_target // device),
-            )
-            queued: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
-
-            def plan_next() -> bool:
-                positions = next(next_chunks, None)
-                if positions is None:
-                    return False
-                shards, within = self.locate(plan.ids(positions))
-                queued.append((shards, within))
-                if pool is not None:
-                    for shard in dict.fromkeys(shards.tolist()):
-                        if shard not in pending and cache.may_prefetch(
-                            self._ref(shard), len(pending)
-                        ):
-                            pending[shard] = pool.submit(prefetch, shard)
-                return True
-
-            def read(shard: int, within: NDArray[np.int64]) -> list[dict[str, Any]]:
-                future = pending.pop(shard, None)
-                if future is not None:
-                    future.result()
-                ref = self._ref(shard)
-                with lock:
-                    reader = cache.ensure(ref)
-                try:
-                    return reader.get_samples(within)
-                finally:
-                    with lock:
-                        cache.release(ref)  # decoded samples are copies: the shard is free
-
-            step = self._decode_batch_samples()
-            plan_next()
-            plan_next()
-            while queued:
-                shards, within = queued.pop(0)
-                plan_next()
+            for shards, within in reader.chunks():
                 for begin in range(0, len(shards), step):
-                    yield from _decode_in_order(
-                        shards[begin : begin + step], within[begin : begin + step], read
-                    )
+                    end = begin + step
+                    yield from reader.samples(shards[begin:end], within[begin:end])
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-            cache.release_all()
+            reader.close()
+
+    @property
+    def batchable(self) -> bool:
+        """Whether :meth:`iter_batches` can build batches straight from shard bytes: every
+        column of every stream is fixed-size and stacks (tokens, labels, fixed arrays)."""
+        return all(shard.batchable for stream in self.streams for shard in stream.shards[:1])
+
+    def iter_batches(self) -> Iterator[dict[str, Any]]:
+        """Like ``__iter__`` but yields this worker's device batches (``batch_size`` samples,
+        the same samples in the same order) as dicts of stacked numpy arrays — what
+        ``default_collate`` would build, without a Python object per sample. Used by
+        :class:`~streaming_lightning.dataset.batches.BatchesView` for DataLoaders."""
+        if not self.batchable:
+            raise ConfigError(
+                "iter_batches() needs every column fixed-size and stackable (numbers, "
+                f"fixed-shape ndarrays); columns are {self.streams[0].columns()}."
+            )
+        reader, device = self._epoch_reader()
+        try:
+            for shards, within in reader.chunks():
+                for begin in range(0, len(shards), device):
+                    end = begin + device
+                    yield reader.batch(shards[begin:end], within[begin:end])
+        finally:
+            reader.close()
 
     def _decode_batch_samples(self) -> int:
         """How many samples to decode at once: batches amortise per-sample Python work, but
@@ -453,30 +438,6 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         if obj.get("shuffle_seed") is not None:
             self.shuffle_seed = int(obj["shuffle_seed"])
         self._state.set_next(int(obj["epoch"]), int(obj["sample_in_epoch"]), int(saved_batch or 0))
-
-
-def _decode_in_order(
-    shards: NDArray[np.int64],
-    within: NDArray[np.int64],
-    read: Any,
-) -> list[dict[str, Any]]:
-    """Samples at (shard, index) pairs, in the given order, decoding each shard's samples in one
-    call (``read(shard, indices)``): a shuffled block touches many shards, and per-shard batches
-    let fixed-size columns decode with a few numpy operations."""
-    if len(shards) == 0:
-        return []
-    first = int(shards[0])
-    if (shards == first).all():
-        return read(first, within)  # type: ignore[no-any-return]
-    order = np.argsort(shards, kind="stable")
-    sorted_shards = shards[order]
-    bounds = np.flatnonzero(np.diff(sorted_shards)) + 1
-    out: list[Any] = [None] * len(shards)
-    for group in np.split(order, bounds):
-        samples = read(int(shards[group[0]]), within[group])
-        for position, sample in zip(group.tolist(), samples):
-            out[position] = sample
-    return out
 
 
 @functools.lru_cache(maxsize=8)

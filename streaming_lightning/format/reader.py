@@ -267,6 +267,11 @@ class ShardReader(ABC):
     def __getitem__(self, idx: int) -> dict[str, Any]:
         return self.decode_sample(self.get_sample_data(idx))
 
+    @property
+    def batchable(self) -> bool:
+        """Whether ``get_rows``/``decode_batch`` can build whole batches (MDS, fixed-size)."""
+        return False
+
     def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         """Decode several samples of this shard."""
         return [self.decode_sample(self.get_sample_data(int(i))) for i in indices]

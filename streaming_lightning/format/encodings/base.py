@@ -39,6 +39,12 @@ class Coder(ABC):
         override it, the rest decode row by row."""
         return [self.decode(row.tobytes()) for row in rows]
 
+    def decode_batch(self, rows: np.ndarray) -> np.ndarray | None:
+        """The column of a whole batch as one stacked array (what ``default_collate`` would
+        build from the decoded values), or None when values do not stack (then samples are
+        decoded one by one)."""
+        return None
+
     def _check_type(self, obj: Any, encoding: str) -> None:
         if self.accepts and not isinstance(obj, self.accepts):
             names = " or ".join(t.__name__ for t in self.accepts)

@@ -121,13 +121,16 @@ class NDArrayCoder(Coder):
         parts.append(arr.tobytes())
         return b"".join(parts)
 
-    def decode_rows(self, rows: np.ndarray) -> Sequence[Any]:
+    def decode_batch(self, rows: np.ndarray) -> np.ndarray | None:
         if self.size is None or self._np_dtype is None or self.shape is None:
-            return super().decode_rows(rows)
+            return None
+        return np.ascontiguousarray(rows).view(self._np_dtype).reshape(len(rows), *self.shape)
+
+    def decode_rows(self, rows: np.ndarray) -> Sequence[Any]:
         # One array for the whole batch; each sample gets a view of its row (the batch stays
         # alive while any of its samples does).
-        batch = np.ascontiguousarray(rows).view(self._np_dtype).reshape(len(rows), *self.shape)
-        return list(batch)
+        batch = self.decode_batch(rows)
+        return super().decode_rows(rows) if batch is None else list(batch)
 
     def decode(self, data: bytes) -> np.ndarray:
         if self.size is not None:  # fixed dtype and shape: the hot, header-free case

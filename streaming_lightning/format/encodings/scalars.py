@@ -34,6 +34,9 @@ class IntCoder(Coder):
             raise EncodingError(f"Encoding 'int' needs 8 bytes, got {len(data)}.")
         return int(_INT64.unpack(data)[0])
 
+    def decode_batch(self, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(rows).view("<i8").reshape(-1)
+
     def decode_rows(self, rows: np.ndarray) -> list[int]:
         return rows.view("<i8").reshape(-1).tolist()  # type: ignore[no-any-return]
 
@@ -61,6 +64,9 @@ class ScalarCoder(Coder):
         if len(data) != self.size:
             raise EncodingError(f"Encoding {self.name!r} needs {self.size} bytes, got {len(data)}.")
         return np.frombuffer(data, self.dtype)[0]
+
+    def decode_batch(self, rows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(rows).view(self.dtype).reshape(-1)
 
     def decode_rows(self, rows: np.ndarray) -> list[Any]:
         return list(rows.view(self.dtype).reshape(-1))

@@ -159,6 +159,36 @@ class MDSReader(ShardReader):
         starts, ends = offsets[idx].tolist(), offsets[idx + 1].tolist()
         return [decode(buffer, a, b) for a, b in zip(starts, ends)]
 
+    @property
+    def batchable(self) -> bool:
+        """Whether whole batches decode straight from rows (every column fixed-size and
+        stackable): then ``get_rows`` + ``decode_batch`` replace per-sample dicts."""
+        return self._fixed_size is not None and all(
+            coder.decode_batch(np.zeros((1, size), np.uint8)) is not None  # type: ignore[arg-type]
+            for coder, size in zip(self._coders, self.column_sizes)
+        )
+
+    def get_rows(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The stored bytes of fixed-size samples as a (k, sample size) uint8 array (a copy)."""
+        self._map("data")
+        if self._rows is None:
+            raise TypeError(f"{self._where()}: samples are not fixed-size; use get_samples().")
+        idx = np.asarray(indices, np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
+            raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
+        return self._rows[idx]
+
+    def decode_batch(self, rows: np.ndarray) -> dict[str, Any]:
+        """Columns of a batch of rows (from ``get_rows``) as stacked arrays, the values
+        ``torch.utils.data.default_collate`` would produce from the decoded samples."""
+        batch: dict[str, Any] = {}
+        pos = 0
+        for name, coder, size in zip(self.column_names, self._coders, self.column_sizes):
+            assert size is not None
+            batch[name] = coder.decode_batch(rows[:, pos : pos + size])
+            pos += size
+        return batch
+
     def _decode_fixed(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """Decode a batch of fixed-size samples column by column (vectorised per column)."""
         columns = []

@@ -1,0 +1,151 @@
+"""Executing one worker's share of an epoch plan: fetch shards ahead of use, then decode.
+
+The plan says which (shard, index) pairs a worker reads, chunk by chunk. ``EpochReader``
+turns chunks into samples: it queues downloads of the shards the next chunks need (a small
+thread pool, within the cache's limits), holds a shard's lease only while decoding from it,
+and decodes each shard's samples of a chunk in one call, so fixed-size columns decode with a
+few numpy operations however shuffled the order is. Two outputs:
+
+- ``samples``: one dict per sample, in plan order (what ``StreamingDataset.__iter__`` yields);
+- ``batch``: one dict of stacked arrays per batch (what a DataLoader would collate), built
+  straight from the shard bytes when every column is fixed-size — no per-sample objects.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streaming_lightning.dataset.cache import ShardCache, ShardRef
+from streaming_lightning.format.reader import ShardReader
+
+Chunk = tuple[NDArray[np.int64], NDArray[np.int64]]  # (global shard, index within shard)
+
+
+class EpochReader:
+    def __init__(
+        self,
+        cache: ShardCache,
+        ref: Callable[[int], ShardRef],
+        chunks: Iterator[Chunk],
+        *,
+        prefetch_threads: int,
+    ) -> None:
+        self._cache = cache
+        self._ref = ref
+        self._chunks = chunks
+        self._pool = (
+            ThreadPoolExecutor(prefetch_threads, thread_name_prefix="predownload")
+            if prefetch_threads
+            else None
+        )
+        self._pending: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._queued: list[Chunk] = []
+
+    # ------------------------------------------------------------------ plan and prefetch
+
+    def _prefetch(self, shard: int) -> None:
+        ref = self._ref(shard)
+        with self._lock:
+            ready = self._cache.reader(ref).is_ready()
+        if not ready:
+            self._cache.fetch(ref)
+
+    def _plan_next(self) -> None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return
+        self._queued.append(chunk)
+        if self._pool is None:
+            return
+        for shard in dict.fromkeys(chunk[0].tolist()):
+            if shard not in self._pending and self._cache.may_prefetch(
+                self._ref(shard), len(self._pending)
+            ):
+                self._pending[shard] = self._pool.submit(self._prefetch, shard)
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The plan's chunks in order, with the downloads of the next one already queued."""
+        self._plan_next()
+        self._plan_next()
+        while self._queued:
+            chunk = self._queued.pop(0)
+            self._plan_next()
+            yield chunk
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._cache.release_all()
+
+    # ------------------------------------------------------------------ decoding
+
+    @contextmanager
+    def _open(self, shard: int) -> Iterator[ShardReader]:
+        """The shard's reader, leased while the block runs (whatever the block takes out of
+        it must be a copy: once released, another process may evict the shard)."""
+        future = self._pending.pop(shard, None)
+        if future is not None:
+            future.result()
+        ref = self._ref(shard)
+        with self._lock:
+            reader = self._cache.ensure(ref)
+        try:
+            yield reader
+        finally:
+            with self._lock:
+                self._cache.release(ref)
+
+    def samples(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> list[Any]:
+        """Decoded samples at (shard, index) pairs, in the given order."""
+        out: list[Any] = [None] * len(shards)
+        for positions, shard, indices in _group_by_shard(shards, within):
+            with self._open(shard) as reader:
+                decoded = reader.get_samples(indices)
+            if positions is None:
+                return decoded
+            for position, sample in zip(positions.tolist(), decoded):
+                out[position] = sample
+        return out
+
+    def batch(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> dict[str, Any]:
+        """The samples at (shard, index) pairs as one dict of stacked arrays (fixed-size
+        columns only; see ``MDSReader.get_rows`` and ``decode_batch``)."""
+        rows: NDArray[np.uint8] | None = None
+        decoder: Any = None
+        for positions, shard, indices in _group_by_shard(shards, within):
+            with self._open(shard) as reader:
+                got = reader.get_rows(indices)  # type: ignore[attr-defined]
+                decoder = reader
+            if positions is None:
+                rows = got
+                break
+            if rows is None:
+                rows = np.empty((len(shards), got.shape[1]), np.uint8)
+            rows[positions] = got
+        assert rows is not None
+        return decoder.decode_batch(rows)  # type: ignore[no-any-return]
+
+
+def _group_by_shard(
+    shards: NDArray[np.int64], within: NDArray[np.int64]
+) -> Iterator[tuple[NDArray[np.int64] | None, int, NDArray[np.int64]]]:
+    """(positions in the input, shard, indices within it) per distinct shard; positions is
+    None when the whole input is one shard (the common unshuffled case: no reordering)."""
+    if len(shards) == 0:
+        return
+    first = int(shards[0])
+    if (shards == first).all():
+        yield None, first, within
+        return
+    order = np.argsort(shards, kind="stable")
+    bounds = np.flatnonzero(np.diff(shards[order])) + 1
+    for group in np.split(order, bounds):
+        yield group, int(shards[group[0]]), within[group]
