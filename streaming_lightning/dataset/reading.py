@@ -48,6 +48,10 @@ class EpochReader:
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
         self._queued: list[Chunk] = []
+        # Shards already read by this process; without a cache limit nothing is evicted, so
+        # they need no prefetch task (a shuffled chunk touches every shard, and a thread
+        # hop per shard per chunk costs more GIL hand-offs than the reads themselves).
+        self._resident: set[int] = set()
 
     # ------------------------------------------------------------------ plan and prefetch
 
@@ -66,6 +70,8 @@ class EpochReader:
         if self._pool is None:
             return
         for shard in dict.fromkeys(chunk[0].tolist()):
+            if shard in self._resident:
+                continue
             if shard not in self._pending and self._cache.may_prefetch(
                 self._ref(shard), len(self._pending)
             ):
@@ -97,6 +103,8 @@ class EpochReader:
         ref = self._ref(shard)
         with self._lock:
             reader = self._cache.ensure(ref)
+        if self._cache.cache_limit is None:
+            self._resident.add(shard)
         try:
             yield reader
         finally:
@@ -114,6 +122,25 @@ class EpochReader:
             for position, sample in zip(positions.tolist(), decoded):
                 out[position] = sample
         return out
+
+    def stream(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> Iterator[Any]:
+        """Samples at (shard, index) pairs, decoded and yielded one at a time: for large or
+        variable-size samples, where holding a batch of decoded samples costs more (memory,
+        allocator churn) than the per-sample Python it would save. The shard being read is
+        leased until the next one is needed."""
+        current, reader, release = -1, None, None
+        try:
+            for shard, index in zip(shards.tolist(), within.tolist()):
+                if shard != current:
+                    if release is not None:
+                        release.__exit__(None, None, None)
+                    release = self._open(shard)
+                    reader = release.__enter__()
+                    current = shard
+                yield reader[index]  # type: ignore[index]
+        finally:
+            if release is not None:
+                release.__exit__(None, None, None)
 
     def batch(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> dict[str, Any]:
         """The samples at (shard, index) pairs as one dict of stacked arrays (fixed-size

@@ -348,6 +348,9 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         step = self._decode_batch_samples()
         try:
             for shards, within in reader.chunks():
+                if not step:
+                    yield from reader.stream(shards, within)
+                    continue
                 for begin in range(0, len(shards), step):
                     end = begin + step
                     yield from reader.samples(shards[begin:end], within[begin:end])
@@ -380,8 +383,12 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             reader.close()
 
     def _decode_batch_samples(self) -> int:
-        """How many samples to decode at once: batches amortise per-sample Python work, but
-        decoded samples wait in memory until yielded, so keep about 4 MB of them in flight."""
+        """How many samples to decode at once (0: one at a time). Fixed-size samples decode
+        in groups per shard with a few numpy operations, up to 512 or ~256 KB at a time;
+        variable-size ones gain little from grouping and are streamed one by one."""
+        shards = [stream.shards[0] for stream in self.streams if stream.shards]
+        if not all(shard.fixed_size_samples for shard in shards):
+            return 0
         raw_bytes = sum(
             raw.bytes
             for stream in self.streams
@@ -389,7 +396,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             for raw, _ in shard.files.values()
         )
         mean_bytes = max(1, raw_bytes // self.num_samples)
-        return int(min(512, max(1, (4 << 20) // mean_bytes)))
+        return int(min(512, max(1, (256 << 10) // mean_bytes)))
 
     # ------------------------------------------------------------------ epochs and resume
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -29,28 +30,70 @@ from streaming_lightning.format.index import FileInfo
 from streaming_lightning.fsutil import atomic_write, safe_join
 
 
+def _fd_budget() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 0
+    return max(0, min(1024, soft // 4))
+
+
+_FD_BUDGET = _fd_budget()
+_fds_lock = threading.Lock()
+_fds_open = 0
+
+
 class _MappedFile:
-    """A read-only memory map of one file (empty files are represented by ``b''``)."""
+    """A read-only memory map of one file (empty files are represented by ``b''``), plus,
+    while the process has descriptors to spare, the file kept open for ``pread``: copying a
+    large value out of a map costs a page fault per few pages touched, which makes shuffled
+    reads of 100 KB samples ~3x slower than one ``pread`` (a copy straight from the page
+    cache). At most a quarter of RLIMIT_NOFILE (and 1024) descriptors are kept this way."""
 
     def __init__(self, path: str) -> None:
+        global _fds_open
         self.path = path
+        self.fd: int | None = None
         with open(path, "rb") as file:
             self.size = os.fstat(file.fileno()).st_size
             self.buffer: mmap.mmap | bytes = (
                 mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
             )
-        if isinstance(self.buffer, mmap.mmap) and hasattr(mmap, "MADV_WILLNEED"):
-            # Shards are read whole, soon: ask the kernel to read ahead and map pages in
-            # bulk, instead of one page fault per 4 KB touched (halves large-sample reads).
-            self.buffer.madvise(mmap.MADV_WILLNEED)
+            if isinstance(self.buffer, mmap.mmap) and hasattr(mmap, "MADV_WILLNEED"):
+                # Shards are read whole and soon: have the kernel read ahead now.
+                self.buffer.madvise(mmap.MADV_WILLNEED)
+            with _fds_lock:
+                if self.size and _fds_open < _FD_BUDGET:
+                    self.fd = os.dup(file.fileno())
+                    _fds_open += 1
+
+    def read(self, start: int, end: int) -> bytes:
+        """``buffer[start:end]`` as bytes, by ``pread`` for large ranges when possible."""
+        if self.fd is not None and end - start >= LARGE_READ:
+            data = os.pread(self.fd, end - start, start)
+            if len(data) == end - start:
+                return data
+        return self.buffer[start:end]
 
     def close(self) -> None:
+        global _fds_open
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with _fds_lock:
+                _fds_open -= 1
         if isinstance(self.buffer, mmap.mmap):
             try:
                 self.buffer.close()
             except BufferError:
                 pass  # a view is still alive (e.g. in a traceback); the map closes when it dies
         self.buffer = b""
+
+
+#: Values at least this large are read with pread rather than copied out of the map.
+LARGE_READ = 16 << 10
 
 
 def read_offset_table(
@@ -266,6 +309,12 @@ class ShardReader(ABC):
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         return self.decode_sample(self.get_sample_data(idx))
+
+    @property
+    def fixed_size_samples(self) -> bool:
+        """Whether every sample has the same byte size (then ``get_samples`` decodes many
+        samples with a few numpy operations, and batching them pays off)."""
+        return False
 
     @property
     def batchable(self) -> bool:

@@ -11,7 +11,12 @@ import numpy as np
 
 from streaming_lightning.errors import CorruptDataError, EncodingError, IndexFormatError
 from streaming_lightning.format.encodings import check_safe, get_coder
-from streaming_lightning.format.reader import ShardReader, _MappedFile, read_offset_table
+from streaming_lightning.format.reader import (
+    LARGE_READ,
+    ShardReader,
+    _MappedFile,
+    read_offset_table,
+)
 
 
 class MDSReader(ShardReader):
@@ -116,9 +121,12 @@ class MDSReader(ShardReader):
     def decode_sample(self, data: bytes) -> dict[str, Any]:
         return self._decode_at(data, 0, len(data))
 
-    def _decode_at(self, buffer: Any, start: int, stop: int) -> dict[str, Any]:
+    def _decode_at(
+        self, buffer: Any, start: int, stop: int, mapped: _MappedFile | None = None
+    ) -> dict[str, Any]:
         """Decode the sample stored at ``buffer[start:stop]``, copying each column's bytes
-        exactly once (straight out of the map, never via an intermediate sample copy)."""
+        exactly once (straight out of the file, never via an intermediate sample copy);
+        large values are read through ``mapped.read`` (pread) when given."""
         pos = start + self._sizes_struct.size
         if stop - start < self._sizes_struct.size:
             raise CorruptDataError(f"{self._where()}: a sample is shorter than its size header.")
@@ -130,7 +138,10 @@ class MDSReader(ShardReader):
                 raise CorruptDataError(
                     f"{self._where()}: column {name!r} runs past the end of its sample."
                 )
-            sample[name] = coder.decode(buffer[pos:end])
+            if mapped is not None and end - pos >= LARGE_READ:
+                sample[name] = coder.decode(mapped.read(pos, end))
+            else:
+                sample[name] = coder.decode(buffer[pos:end])
             pos = end
         if pos != stop:
             raise CorruptDataError(
@@ -143,7 +154,7 @@ class MDSReader(ShardReader):
         mapped = self._map("data")
         offsets = self._offsets
         assert offsets is not None
-        return self._decode_at(mapped.buffer, int(offsets[idx]), int(offsets[idx + 1]))
+        return self._decode_at(mapped.buffer, int(offsets[idx]), int(offsets[idx + 1]), mapped)
 
     def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         mapped = self._map("data")
@@ -157,7 +168,11 @@ class MDSReader(ShardReader):
         if self._rows is not None:
             return self._decode_fixed(self._rows[idx])
         starts, ends = offsets[idx].tolist(), offsets[idx + 1].tolist()
-        return [decode(buffer, a, b) for a, b in zip(starts, ends)]
+        return [decode(buffer, a, b, mapped) for a, b in zip(starts, ends)]
+
+    @property
+    def fixed_size_samples(self) -> bool:
+        return self._fixed_size is not None
 
     @property
     def batchable(self) -> bool:
