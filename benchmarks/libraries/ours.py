@@ -23,10 +23,10 @@ class Ours(Library):
     def loader(self, dataset: Any, *, batch_size: int, num_workers: int) -> Iterable[Any]:
         from torch.utils.data import DataLoader
 
-        from streaming_lightning.dataset import BatchesView
+        from streaming_lightning.dataset import BatchesLoader
 
         if dataset.batchable:  # whole batches straight from shard bytes (same tensors)
-            return DataLoader(BatchesView(dataset), batch_size=None, num_workers=num_workers)
+            return BatchesLoader(dataset, num_workers=num_workers)
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
 
     def getitem(self, dataset: Any, index: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from streaming_lightning import MDSWriter
-from streaming_lightning.dataset import BatchesView, StreamingDataset
+from streaming_lightning.dataset import BatchesLoader, BatchesView, StreamingDataset
 from streaming_lightning.errors import ConfigError
 
 
@@ -43,6 +43,11 @@ def test_batches_equal_collated_samples(tmp_path: Path, num_workers: int, shuffl
     view = BatchesView(StreamingDataset(**kwargs))
     batched = _batches(DataLoader(view, batch_size=None, num_workers=num_workers))
     assert len(batched) == len(per_sample) == len(view)
+    loader = BatchesLoader(StreamingDataset(**kwargs), num_workers=num_workers)
+    assert len(loader) == len(view)
+    for got, expected in zip(_batches(loader), batched):
+        assert list(got) == list(expected)
+        assert all(torch.equal(got[name], expected[name]) for name in expected)
     for got, expected in zip(batched, per_sample):
         assert list(got) == list(expected)
         for name in expected:
@@ -56,6 +61,8 @@ def test_batches_need_batch_size_and_fixed_columns(tmp_path: Path) -> None:
     root = _write(tmp_path / "ds", 50)
     with pytest.raises(ConfigError, match="batch_size"):
         BatchesView(StreamingDataset(local=root))
+    with pytest.raises(ConfigError, match="collate_fn"):
+        BatchesLoader(StreamingDataset(local=root, batch_size=8), collate_fn=list)
     text = _write(tmp_path / "text", 50, {"id": "int", "text": "str"})
     dataset = StreamingDataset(local=text, batch_size=8)
     assert not dataset.batchable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -166,7 +167,7 @@ class MDSReader(ShardReader):
         if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
             raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
         if self._rows is not None:
-            return self._decode_fixed(self._rows[idx])
+            return self._decode_fixed(self._gather(idx, mapped))
         starts, ends = offsets[idx].tolist(), offsets[idx + 1].tolist()
         return [decode(buffer, a, b, mapped) for a, b in zip(starts, ends)]
 
@@ -191,7 +192,25 @@ class MDSReader(ShardReader):
         idx = np.asarray(indices, np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
             raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
-        return self._rows[idx]
+        return self._gather(idx, self._map("data"))
+
+    def _gather(self, idx: np.ndarray, mapped: _MappedFile) -> np.ndarray:
+        """Rows ``idx`` of the fixed-size data region, as a new (k, size) array. A run of
+        consecutive samples (unshuffled reading) is one pread, which copies straight from
+        the page cache without mapping the pages into this process (so reading a dataset
+        does not grow every worker's resident memory by the shards it touched)."""
+        rows = self._rows
+        assert rows is not None and self._fixed_size is not None
+        count = len(idx)
+        if count > 1 and mapped.fd is not None:
+            first = int(idx[0])
+            if int(idx[-1]) - first == count - 1 and (np.diff(idx) == 1).all():
+                size = self._fixed_size
+                assert self._offsets is not None
+                out = np.empty((count, size), np.uint8)  # writable, like a gather's result
+                if os.preadv(mapped.fd, [memoryview(out)], int(self._offsets[first])) == out.nbytes:
+                    return out
+        return rows[idx]
 
     def decode_batch(self, rows: np.ndarray) -> dict[str, Any]:
         """Columns of a batch of rows (from ``get_rows``) as stacked arrays, the values
