@@ -208,7 +208,7 @@ class MDSReader(ShardReader):
                 size = self._fixed_size
                 assert self._offsets is not None
                 out = np.empty((count, size), np.uint8)  # writable, like a gather's result
-                if os.preadv(mapped.fd, [memoryview(out)], int(self._offsets[first])) == out.nbytes:
+                if os.preadv(mapped.fd, [out.data], int(self._offsets[first])) == out.nbytes:
                     return out
         return rows[idx]
 
