@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,18 +39,39 @@ class CaseSpec:
     params: list[dict[str, Any]]
     metrics: list[Metric]
     quick_params: list[dict[str, Any]] = field(default_factory=list)
+    timeout: float = 300  # seconds one run may take before the library counts as hung
+
+
+class PeerFailure(Exception):
+    """A peer library crashed or hung on a case: reported in the table, not fatal."""
 
 
 def run_once(
     case: str, library: str, params: dict[str, Any], timeout: float
 ) -> dict[str, float] | None:
-    """One measurement in a fresh interpreter; returns the metrics the case printed, or None
-    where the library lacks the feature."""
+    """One measurement in a fresh interpreter (its own process group, so a hung library's
+    DataLoader workers die with it); returns the metrics the case printed, or None where the
+    library lacks the feature. Ours failing is an error; a peer failing is a PeerFailure."""
     cmd = [sys.executable, "-m", "benchmarks.worker", case, library, json.dumps(params)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        message = f"{case}/{library} {params} hung: no result after {timeout:.0f} s"
+        if library == OURS:
+            raise RuntimeError(message) from None
+        raise PeerFailure(f"hung >{timeout:.0f}s") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"{case}/{library} {params} failed:\n{proc.stderr[-3000:]}")
-    last = json.loads(proc.stdout.strip().splitlines()[-1])
+        if library == OURS:
+            raise RuntimeError(f"{case}/{library} {params} failed:\n{stderr[-3000:]}")
+        last_line = (stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {library} failed on {case} {params}: {last_line}", file=sys.stderr)
+        raise PeerFailure("error")
+    last = json.loads(stdout.strip().splitlines()[-1])
     if last is None:
         return None
     return {k: float(v) for k, v in last.items()}
@@ -60,7 +82,7 @@ def run_case(
     *,
     repeats: int,
     quick: bool,
-    timeout: float = 900,
+    timeout: float | None = None,
     environment: Callable[[dict[str, Any]], AbstractContextManager[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Measure every parameter set. ``environment(params)``, if given, is entered once per
@@ -69,15 +91,22 @@ def run_case(
     rows: list[dict[str, Any]] = []
     for params in spec.quick_params if quick and spec.quick_params else spec.params:
         samples: dict[str, list[dict[str, float]]] = {lib: [] for lib in spec.libraries}
+        failed: dict[str, str] = {}
         with environment(params) if environment else nullcontext({}) as extra:
             for rep in range(repeats):
                 order = spec.libraries if rep % 2 == 0 else list(reversed(spec.libraries))
                 for library in order:
+                    if library in failed:
+                        continue  # one hang per library and parameter set is enough
                     run_params = {**params, **extra}
-                    result = run_once(spec.name, library, run_params, timeout)
+                    try:
+                        result = run_once(spec.name, library, run_params, timeout or spec.timeout)
+                    except PeerFailure as failure:
+                        failed[library] = str(failure)
+                        continue
                     if result is not None:
                         samples[library].append(result)
-        samples = {lib: runs for lib, runs in samples.items() if runs}
+        samples = {lib: runs for lib, runs in samples.items() if runs and lib not in failed}
         for metric in spec.metrics:
             medians = {
                 lib: statistics.median(r[metric.name] for r in runs)
@@ -92,6 +121,7 @@ def run_case(
                     "higher_is_better": metric.higher_is_better,
                     "median": medians,
                     "runs": {lib: [r[metric.name] for r in runs] for lib, runs in samples.items()},
+                    "failed": failed,
                 }
             )
     return rows
@@ -114,12 +144,15 @@ def _figure(value: float | None) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    peers = sorted({lib for row in rows for lib in row["median"]} - {OURS})
+    peers = sorted(
+        {lib for row in rows for lib in [*row["median"], *row.get("failed", {})]} - {OURS}
+    )
     header = ["case", "params", "metric", OURS, *peers, *[f"x vs {p}" for p in peers]]
     lines = [header]
     for row in rows:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
-        values = [_figure(row["median"].get(lib)) for lib in (OURS, *peers)]
+        failed = row.get("failed", {})
+        values = [failed.get(lib) or _figure(row["median"].get(lib)) for lib in (OURS, *peers)]
         ratios = [f"{ratio(row, p):.2f}x" if p in row["median"] else "-" for p in peers]
         lines.append([row["case"], params, f"{row['metric']} ({row['unit']})", *values, *ratios])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

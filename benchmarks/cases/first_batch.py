@@ -24,8 +24,8 @@ SPEC = CaseSpec(
     name="first_batch",
     libraries=READERS,
     params=[
-        {"kind": "tokens", "n": 500_000, "source": "local", "shuffle": True},
-        {"kind": "tokens", "n": 500_000, "source": "s3", "shuffle": True},
+        {"kind": "tokens", "n": 200_000, "source": "local", "shuffle": True},
+        {"kind": "tokens", "n": 200_000, "source": "s3", "shuffle": True},
         {"kind": "image", "n": 2_000, "source": "local", "shuffle": True},
         {"kind": "image", "n": 2_000, "source": "s3", "shuffle": True},
     ],

@@ -25,8 +25,8 @@ SPEC = CaseSpec(
     name="iterate",
     libraries=[*READERS, "raw-read"],
     params=[
-        {"kind": "tokens", "n": 500_000, "shuffle": False},
-        {"kind": "tokens", "n": 500_000, "shuffle": True},
+        {"kind": "tokens", "n": 200_000, "shuffle": False},
+        {"kind": "tokens", "n": 200_000, "shuffle": True},
         {"kind": "image", "n": 10_000, "shuffle": False},
         {"kind": "image", "n": 10_000, "shuffle": True},
     ],

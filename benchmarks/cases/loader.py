@@ -19,10 +19,11 @@ SPEC = CaseSpec(
     name="loader",
     libraries=READERS,
     params=[
-        {"kind": "tokens", "n": 500_000, "workers": 2, "batch": 256},
+        {"kind": "tokens", "n": 200_000, "workers": 2, "batch": 256},
         {"kind": "image", "n": 10_000, "workers": 2, "batch": 256},
     ],
     quick_params=[{"kind": "tokens", "n": 20_000, "workers": 2, "batch": 256}],
+    timeout=120,  # the slowest healthy run takes ~40 s
     metrics=[
         Metric("samples_per_s", "samples/s"),
         Metric("main_rss_mb", "MB", higher_is_better=False),

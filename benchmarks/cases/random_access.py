@@ -20,7 +20,7 @@ SPEC = CaseSpec(
     name="random_access",
     libraries=READERS,
     params=[
-        {"kind": "tokens", "n": 500_000, "reads": 50_000},
+        {"kind": "tokens", "n": 200_000, "reads": 50_000},
         {"kind": "image", "n": 10_000, "reads": 5_000},
     ],
     quick_params=[{"kind": "tokens", "n": 20_000, "reads": 2_000}],

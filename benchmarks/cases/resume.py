@@ -21,9 +21,9 @@ SPEC = CaseSpec(
     name="resume",
     libraries=READERS,
     params=[
-        {"kind": "tokens", "n": 500_000, "at": 0.1},
-        {"kind": "tokens", "n": 500_000, "at": 0.5},
-        {"kind": "tokens", "n": 500_000, "at": 0.9},
+        {"kind": "tokens", "n": 200_000, "at": 0.1},
+        {"kind": "tokens", "n": 200_000, "at": 0.5},
+        {"kind": "tokens", "n": 200_000, "at": 0.9},
     ],
     quick_params=[{"kind": "tokens", "n": 20_000, "at": 0.5}],
     metrics=[Metric("seconds", "s", higher_is_better=False)],

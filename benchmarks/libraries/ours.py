@@ -21,13 +21,9 @@ class Ours(Library):
         return StreamingDataset(local=path, shuffle=shuffle, batch_size=batch_size)
 
     def loader(self, dataset: Any, *, batch_size: int, num_workers: int) -> Iterable[Any]:
-        from torch.utils.data import DataLoader
-
         from streaming_lightning.dataset import BatchesLoader
 
-        if dataset.batchable:  # whole batches straight from shard bytes (same tensors)
-            return BatchesLoader(dataset, num_workers=num_workers)
-        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+        return BatchesLoader(dataset, num_workers=num_workers)
 
     def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
         return dataset[index]  # type: ignore[no-any-return]

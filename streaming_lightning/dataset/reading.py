@@ -128,7 +128,7 @@ class EpochReader:
         variable-size samples, where holding a batch of decoded samples costs more (memory,
         allocator churn) than the per-sample Python it would save. The shard being read is
         leased until the next one is needed."""
-        current, reader, release = -1, None, None
+        current, decode, release = -1, None, None
         try:
             for shard, index in zip(shards.tolist(), within.tolist()):
                 if shard != current:
@@ -136,8 +136,10 @@ class EpochReader:
                         release.__exit__(None, None, None)
                     release = self._open(shard)
                     reader = release.__enter__()
+                    decoder = getattr(reader, "sample_decoder", None)
+                    decode = decoder() if decoder is not None else reader.__getitem__
                     current = shard
-                yield reader[index]  # type: ignore[index]
+                yield decode(index)  # type: ignore[misc]
         finally:
             if release is not None:
                 release.__exit__(None, None, None)

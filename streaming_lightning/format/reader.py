@@ -69,14 +69,6 @@ class _MappedFile:
                     self.fd = os.dup(file.fileno())
                     _fds_open += 1
 
-    def read(self, start: int, end: int) -> bytes:
-        """``buffer[start:end]`` as bytes, by ``pread`` for large ranges when possible."""
-        if self.fd is not None and end - start >= LARGE_READ:
-            data = os.pread(self.fd, end - start, start)
-            if len(data) == end - start:
-                return data
-        return self.buffer[start:end]
-
     def close(self) -> None:
         global _fds_open
         if self.fd is not None:

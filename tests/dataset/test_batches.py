@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,14 +58,60 @@ def test_batches_equal_collated_samples(tmp_path: Path, num_workers: int, shuffl
     assert set(ids.tolist()) == set(range(997))
 
 
-def test_batches_need_batch_size_and_fixed_columns(tmp_path: Path) -> None:
+def test_batches_need_batch_size(tmp_path: Path) -> None:
     root = _write(tmp_path / "ds", 50)
     with pytest.raises(ConfigError, match="batch_size"):
         BatchesView(StreamingDataset(local=root))
     with pytest.raises(ConfigError, match="collate_fn"):
         BatchesLoader(StreamingDataset(local=root, batch_size=8), collate_fn=list)
-    text = _write(tmp_path / "text", 50, {"id": "int", "text": "str"})
-    dataset = StreamingDataset(local=text, batch_size=8)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_variable_columns_equal_default_collate(tmp_path: Path, num_workers: int) -> None:
+    """bytes (packed), str and variable arrays (default_collate), numbers (numpy)."""
+    columns = {
+        "id": "int",
+        "blob": "bytes",
+        "text": "str",
+        "x": "float64",
+        "arr": "ndarray:int32",
+        "meta": "json",
+    }
+    rng = np.random.default_rng(5)
+    with MDSWriter(out=str(tmp_path / "v"), columns=columns, size_limit=1 << 12) as writer:
+        for i in range(301):
+            writer.write(
+                {
+                    "id": i,
+                    "blob": rng.bytes(int(rng.integers(0, 400))),
+                    "text": f"sample {i}",
+                    "x": np.float64(i / 3),
+                    "arr": np.arange(3, dtype=np.int32) * i,
+                    "meta": {"i": i},
+                }
+            )
+    kwargs = {"local": str(tmp_path / "v"), "batch_size": 16, "shuffle": True}
+    dataset = StreamingDataset(**kwargs)
     assert not dataset.batchable
-    with pytest.raises(ConfigError, match="fixed-size"):
-        BatchesView(dataset)
+    expected = list(DataLoader(StreamingDataset(**kwargs), 16, num_workers=num_workers))
+    got = list(BatchesLoader(dataset, num_workers=num_workers))
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert list(a) == list(b)
+        _assert_same(a, b)
+
+
+def _assert_same(got: Any, expected: Any) -> None:
+    assert type(got) is type(expected)
+    if isinstance(expected, torch.Tensor):
+        assert got.dtype == expected.dtype and torch.equal(got, expected)
+    elif isinstance(expected, dict):
+        assert list(got) == list(expected)
+        for key in expected:
+            _assert_same(got[key], expected[key])
+    elif isinstance(expected, list):
+        assert len(got) == len(expected)
+        for x, y in zip(got, expected):
+            _assert_same(x, y)
+    else:
+        assert got == expected

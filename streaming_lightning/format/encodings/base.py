@@ -21,6 +21,11 @@ class Coder(ABC):
 
     size: int | None = None
     safe: ClassVar[bool] = True
+    #: The decoded value is the stored bytes themselves (readers skip the call).
+    identity: ClassVar[bool] = False
+    #: A ``struct`` format whose single unpacked field is the decoded value (readers unpack
+    #: it in place, without slicing the bytes out first).
+    struct_format: ClassVar[str | None] = None
     #: Python types accepted by :meth:`encode`, for the error message when a value has another.
     accepts: ClassVar[tuple[type, ...]] = ()
 

@@ -19,6 +19,7 @@ class IntCoder(Coder):
 
     size = 8
     accepts = (numbers.Integral,)
+    struct_format = "<q"
 
     def encode(self, obj: Any) -> bytes:
         if type(obj) is int and -(1 << 63) <= obj < 1 << 63:

@@ -19,6 +19,7 @@ class BytesCoder(Coder):
     """``bytes``: stored as is."""
 
     accepts = (bytes, bytearray, memoryview)
+    identity = True
 
     def encode(self, obj: Any) -> bytes:
         self._check_type(obj, "bytes")

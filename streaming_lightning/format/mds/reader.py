@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from streaming_lightning.errors import CorruptDataError, EncodingError, IndexFormatError
 from streaming_lightning.format.encodings import check_safe, get_coder
+from streaming_lightning.format.encodings.base import Coder
 from streaming_lightning.format.reader import (
     LARGE_READ,
     ShardReader,
@@ -40,6 +41,7 @@ class MDSReader(ShardReader):
         fixed = [size for size in sizes if size is not None]
         self._fixed_size: int | None = sum(fixed) if len(fixed) == len(sizes) else None
         self._rows: np.ndarray | None = None
+        self._decoder: Callable[[int], dict[str, Any]] | None = None
         super().__init__(dirname, split, spec, **kwargs)
 
     @classmethod
@@ -111,6 +113,7 @@ class MDSReader(ShardReader):
     def _drop_views(self) -> None:
         self._offsets = None
         self._rows = None
+        self._decoder = None
 
     def get_sample_data(self, idx: int) -> bytes:
         idx = self._check_index(idx)
@@ -122,12 +125,9 @@ class MDSReader(ShardReader):
     def decode_sample(self, data: bytes) -> dict[str, Any]:
         return self._decode_at(data, 0, len(data))
 
-    def _decode_at(
-        self, buffer: Any, start: int, stop: int, mapped: _MappedFile | None = None
-    ) -> dict[str, Any]:
-        """Decode the sample stored at ``buffer[start:stop]``, copying each column's bytes
-        exactly once (straight out of the file, never via an intermediate sample copy);
-        large values are read through ``mapped.read`` (pread) when given."""
+    def _decode_at(self, buffer: Any, start: int, stop: int) -> dict[str, Any]:
+        """Decode the sample stored at ``buffer[start:stop]`` (``decode_sample``'s path; shard
+        reads go through ``sample_decoder``)."""
         pos = start + self._sizes_struct.size
         if stop - start < self._sizes_struct.size:
             raise CorruptDataError(f"{self._where()}: a sample is shorter than its size header.")
@@ -139,10 +139,7 @@ class MDSReader(ShardReader):
                 raise CorruptDataError(
                     f"{self._where()}: column {name!r} runs past the end of its sample."
                 )
-            if mapped is not None and end - pos >= LARGE_READ:
-                sample[name] = coder.decode(mapped.read(pos, end))
-            else:
-                sample[name] = coder.decode(buffer[pos:end])
+            sample[name] = coder.decode(buffer[pos:end])
             pos = end
         if pos != stop:
             raise CorruptDataError(
@@ -151,25 +148,122 @@ class MDSReader(ShardReader):
         return sample
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        idx = self._check_index(idx)
+        return self.sample_decoder()(self._check_index(idx))
+
+    def sample_decoder(self) -> Callable[[int], dict[str, Any]]:
+        """A function ``index -> sample`` with everything it needs bound locally: the
+        per-sample path (large or variable-size samples, random access) runs once per
+        sample, so its Python overhead is most of the cost beyond the copy itself. Valid
+        until the reader is closed; ``index`` must already be in range."""
+        if self._decoder is not None:
+            return self._decoder
         mapped = self._map("data")
-        offsets = self._offsets
+        offsets, buffer, fd = self._offsets, mapped.buffer, mapped.fd
         assert offsets is not None
-        return self._decode_at(mapped.buffer, int(offsets[idx]), int(offsets[idx + 1]), mapped)
+        header = self._sizes_struct.size
+        unpack_sizes = self._sizes_struct.unpack_from
+        has_variable = header > 0
+        plan: list[tuple[str, Coder, int | None, Any]] = []
+        for name, coder, size in zip(self.column_names, self._coders, self.column_sizes):
+            unpack = struct.Struct(coder.struct_format).unpack_from if coder.struct_format else None
+            plan.append((name, coder, size, unpack))
+        where = self._where
+        large = LARGE_READ if fd is not None else 1 << 62
+
+        def _pread(fd: int, size: int, offset: int) -> bytes:
+            data = os.pread(fd, size, offset)
+            if len(data) != size:
+                raise CorruptDataError(f"{where()}: the file shrank while being read.")
+            return data
+
+        def decode(idx: int) -> dict[str, Any]:
+            start, stop = int(offsets[idx]), int(offsets[idx + 1])
+            if stop - start < header:
+                raise CorruptDataError(f"{where()}: a sample is shorter than its size header.")
+            # A large sample is read with pread only, never through the map: a map keeps
+            # every page it touched resident (fault-around maps 64 KB per touch), so
+            # streaming a few GB of images would grow the process by as much.
+            direct = stop - start >= large
+            if not has_variable:
+                sizes: tuple[int, ...] = ()
+            elif direct:
+                sizes = unpack_sizes(_pread(fd, header, start))  # type: ignore[arg-type]
+            else:
+                sizes = unpack_sizes(buffer, start)
+            pos, var, sample = start + header, 0, {}
+            for name, coder, size, unpack in plan:
+                if size is None:
+                    end = pos + sizes[var]
+                    var += 1
+                else:
+                    end = pos + size
+                if end > stop:
+                    raise CorruptDataError(
+                        f"{where()}: column {name!r} runs past the end of its sample."
+                    )
+                if unpack is not None and not direct:
+                    sample[name] = unpack(buffer, pos)[0]
+                    pos = end
+                    continue
+                data = _pread(fd, end - pos, pos) if direct else buffer[pos:end]  # type: ignore[arg-type]
+                if unpack is not None:
+                    sample[name] = unpack(data)[0]
+                else:
+                    sample[name] = data if coder.identity else coder.decode(data)
+                pos = end
+            if pos != stop:
+                raise CorruptDataError(f"{where()}: column sizes do not add up to the sample size.")
+            return sample
+
+        variable_at = [i for i, (_, _, size, _) in enumerate(plan) if size is None]
+        if fd is not None and len(variable_at) == 1:
+            # One variable column (e.g. an image beside a label): its size follows from the
+            # offsets, so a large sample costs one pread for it and one for the fixed
+            # columns after it (those before it share a pread with the size header).
+            at = variable_at[0]
+            before, after = plan[:at], plan[at + 1 :]
+            head = header + sum(size or 0 for _, _, size, _ in before)
+            tail = sum(size or 0 for _, _, size, _ in after)
+            var_name, var_coder = plan[at][0], plan[at][1]
+
+            def fixed(part: list[Any], data: bytes, sample: dict[str, Any]) -> None:
+                pos = 0
+                for name, coder, size, unpack in part:
+                    if unpack is not None:
+                        sample[name] = unpack(data, pos)[0]
+                    else:
+                        sample[name] = coder.decode(data[pos : pos + size])
+                    pos += size
+
+            def decode_one_variable(idx: int) -> dict[str, Any]:
+                start, stop = int(offsets[idx]), int(offsets[idx + 1])
+                if stop - start < large:
+                    return decode(idx)
+                length = stop - start - head - tail
+                sample: dict[str, Any] = {}
+                if before:
+                    fixed(before, _pread(fd, head, start)[header:], sample)  # type: ignore[arg-type]
+                data = _pread(fd, length, start + head)  # type: ignore[arg-type]
+                sample[var_name] = data if var_coder.identity else var_coder.decode(data)
+                if after:
+                    fixed(after, _pread(fd, tail, stop - tail), sample)  # type: ignore[arg-type]
+                return sample
+
+            self._decoder = decode_one_variable
+            return decode_one_variable
+
+        self._decoder = decode
+        return decode
 
     def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         mapped = self._map("data")
-        offsets = self._offsets
-        assert offsets is not None
-        buffer = mapped.buffer
-        decode = self._decode_at
         idx = np.asarray(indices, np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
             raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
         if self._rows is not None:
             return self._decode_fixed(self._gather(idx, mapped))
-        starts, ends = offsets[idx].tolist(), offsets[idx + 1].tolist()
-        return [decode(buffer, a, b, mapped) for a, b in zip(starts, ends)]
+        decode = self.sample_decoder()
+        return [decode(i) for i in idx.tolist()]
 
     @property
     def fixed_size_samples(self) -> bool:
