@@ -11,8 +11,12 @@ ranks (``state_dict`` runs where collectives are not allowed).
 How an iteration starts (at the first ``next()``, not at ``iter()``, so a position loaded after
 the iterator was created still applies, which is what Lightning bug #20550 needs):
 
-- the epoch is the one Lightning announced through ``set_epoch`` (it calls ``set_epoch`` on every
-  train loader's sampler before each epoch, the DistributedSampler contract), or the next one;
+- the epoch is the trainer's current epoch when an ``epoch_source`` is attached (the DataModule
+  and the callback attach the trainer's), else the one announced through ``set_epoch`` (Lightning
+  calls it on every train loader's sampler before each epoch, the DistributedSampler contract),
+  else the next one. The trainer's own count is preferred because Lightning's ``set_epoch``
+  value lags by one after some restarts (a run resumed twice at the end of a
+  ``limit_train_batches`` epoch gets ``set_epoch(1)`` while training epoch 2);
 - a loaded position applies if it belongs to that epoch; a position of an earlier epoch means
   the trainer already moved on (a checkpoint taken at the end of an epoch, or after
   ``limit_train_batches`` batches), and the epoch starts at 0;
@@ -92,7 +96,9 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
     ``batch_size`` is the per-device batch; the dataset's ``batch_size`` must be the same (it is
     set when the dataset has none), because the plan deals whole device batches to workers.
     ``world`` pins the rank's place in the job (the DataModule passes the trainer's); by default
-    it is detected when each iteration starts. Other arguments are the DataLoader's.
+    it is detected when each iteration starts. ``epoch_source`` returns the training loop's
+    current epoch when an iteration starts (e.g. ``lambda: trainer.current_epoch``). Other
+    arguments are the DataLoader's.
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
         batch_size: int,
         *,
         world: World | None = None,
+        epoch_source: Callable[[], int] | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(dataset, StreamingDataset):
@@ -119,6 +126,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
             )
         super().__init__(dataset, batch_size=batch_size, **kwargs)
         self.world = world
+        self.epoch_source = epoch_source
         self._pending: dict[str, Any] | None = None
         self._next_epoch = 0
         self._run: _Run | None = None
@@ -194,7 +202,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ iteration
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         # A generator: nothing starts (no workers, no epoch) until the first next().
         return self._iterate()
 
@@ -210,7 +218,8 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
     def _begin(self, world: World) -> _Run:
         """Decide this iteration's epoch and start, and set the dataset to it."""
         dataset = self.streaming_dataset
-        epoch, pending = self._next_epoch, self._pending
+        epoch = self._next_epoch if self.epoch_source is None else int(self.epoch_source())
+        pending = self._pending
         self._pending = None
         if pending is not None:
             positions.check_applicable(pending, dataset, world)
@@ -224,9 +233,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
         dataset.load_state_dict(state)
         epoch, start = int(state["epoch"]), int(state["sample_in_epoch"])
         self._next_epoch = epoch + 1
-        self._run = _Run(
-            epoch, start, dataset.global_batch(world), self._epoch_total(epoch, world)
-        )
+        self._run = _Run(epoch, start, dataset.global_batch(world), self._epoch_total(epoch, world))
         return self._run
 
     def _start_workers(self, world: World) -> Iterator[Any]:

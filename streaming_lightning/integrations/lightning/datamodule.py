@@ -75,7 +75,9 @@ class StreamingDataModule(pl.LightningDataModule):
     """Train/val/test/predict StreamingDatasets and their loaders, resumable mid-epoch.
 
     Each split is a StreamingDataset, or a dict / OmegaConf config of its arguments (``streams``
-    may be a list of Stream argument dicts). Loader arguments apply to every split.
+    may be a list of Stream argument dicts). Loader arguments apply to every split;
+    ``loader_kwargs`` passes any other DataLoader argument (``multiprocessing_context``,
+    ``timeout``, ``worker_init_fn`` ...).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class StreamingDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         prefetch_factor: int | None = None,
+        loader_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -109,6 +112,7 @@ class StreamingDataModule(pl.LightningDataModule):
         }
         if prefetch_factor is not None:
             self.loader_kwargs["prefetch_factor"] = prefetch_factor
+        self.loader_kwargs.update(loader_kwargs or {})
         self.datasets: dict[str, StreamingDataset] = {}
         self.world: World | None = None
         self._train_loader: StreamingDataLoader | None = None
@@ -195,5 +199,10 @@ class StreamingDataModule(pl.LightningDataModule):
             dataset,
             batch_size=dataset.batch_size or self.batch_size,
             world=self.world,
+            epoch_source=self._trainer_epoch if self.trainer is not None else None,
             **self.loader_kwargs,
         )
+
+    def _trainer_epoch(self) -> int:
+        trainer = self.trainer
+        return int(trainer.current_epoch) if trainer is not None else 0

@@ -81,11 +81,16 @@ def check_applicable(state: dict[str, Any], dataset: StreamingDataset, world: Wo
     if saved is not None and int(saved) != current:
         per_device = dataset.batch_size or 1
         ranks = current // per_device
+        plural = "rank" if ranks == 1 else "ranks"
+        advice = (
+            f"with {ranks} data-parallel {plural} use batch_size={int(saved) // ranks}"
+            if int(saved) % ranks == 0
+            else f"use a number of data-parallel ranks that divides {saved}"
+        )
         raise ConfigError(
             f"The checkpoint's data position was taken with a global batch size of {saved}; this "
             f"run's global batch size is {current} (batch_size={per_device} x {ranks} "
-            f"data-parallel ranks). Keep the global batch size when resuming: with {ranks} "
-            f"ranks use batch_size={int(saved) / ranks:g}."
+            f"data-parallel {plural}). Keep the global batch size when resuming: {advice}."
         )
 
 
