@@ -54,8 +54,9 @@ test: lint test-main test-compat
 demo: install
 	$(VENV)/bin/python -m streaming_lightning.demo
 
-bench: compat-venv
+bench: compat-venv  # every case, every library; then docs/benchmarks.md from the results
 	$(COMPAT)/bin/python -m benchmarks
+	$(COMPAT)/bin/python -m benchmarks.report
 
 clean:
 	rm -rf $(VENV) $(COMPAT) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -135,7 +135,7 @@ def ratio(row: dict[str, Any], peer: str) -> float:
     return theirs / ours if ours else float("inf")
 
 
-def _figure(value: float | None) -> str:
+def figure(value: float | None) -> str:
     if value is None:
         return "-"
     if abs(value) >= 100:
@@ -152,7 +152,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
         failed = row.get("failed", {})
-        values = [failed.get(lib) or _figure(row["median"].get(lib)) for lib in (OURS, *peers)]
+        values = [failed.get(lib) or figure(row["median"].get(lib)) for lib in (OURS, *peers)]
         ratios = [f"{ratio(row, p):.2f}x" if p in row["median"] else "-" for p in peers]
         lines.append([row["case"], params, f"{row['metric']} ({row['unit']})", *values, *ratios])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

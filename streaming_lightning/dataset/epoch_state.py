@@ -6,7 +6,7 @@ small ``multiprocessing`` array is inherited by forked workers and passed to spa
 created lazily in each process that owns a dataset (a new DDP rank gets its own), never named,
 so nothing can be left behind for the next run to trip over.
 
-Layout: ``[resume_epoch, resume_offset, resume_global_batch, started[0], ...,
+Layout: ``[resume_epoch, resume_offset, resume_global_batch, next_pending, started[0], ...,
 started[MAX_WORKERS-1]]`` where
 ``started[w]`` counts the epochs worker ``w`` has begun. Every worker begins every epoch, so
 worker ``w``'s epoch is ``started[w]`` when it begins.
@@ -20,7 +20,7 @@ from multiprocessing.context import get_spawning_popen
 from typing import Any
 
 MAX_WORKERS = 512
-_RESUME_EPOCH, _RESUME_OFFSET, _RESUME_BATCH, _FIRST_SLOT = 0, 1, 2, 3
+_RESUME_EPOCH, _RESUME_OFFSET, _RESUME_BATCH, _NEXT_PENDING, _FIRST_SLOT = 0, 1, 2, 3, 4
 
 
 def _in_dataloader_worker() -> bool:
@@ -38,7 +38,10 @@ class EpochState:
 
     def _values(self) -> Any:
         if self._array is None or (self._owner_pid != os.getpid() and not _in_dataloader_worker()):
-            self._array = multiprocessing.Array("q", _FIRST_SLOT + MAX_WORKERS, lock=True)
+            # A spawn-context lock also passes to spawned/forkserver workers (a fork-context
+            # one is refused there); forked workers inherit it either way.
+            context = multiprocessing.get_context("spawn")
+            self._array = context.Array("q", _FIRST_SLOT + MAX_WORKERS, lock=True)
             self._array[_RESUME_EPOCH] = -1
             self._owner_pid = os.getpid()
         return self._array
@@ -49,6 +52,7 @@ class EpochState:
         with values.get_lock():
             epoch = values[_FIRST_SLOT + worker]
             values[_FIRST_SLOT + worker] = epoch + 1
+            values[_NEXT_PENDING] = 0
             start = values[_RESUME_OFFSET] if values[_RESUME_EPOCH] == epoch else 0
         return int(epoch), int(start)
 
@@ -56,6 +60,8 @@ class EpochState:
         """The epoch being (or last) iterated; the next one if none started yet."""
         values = self._values()
         with values.get_lock():
+            if values[_NEXT_PENDING]:  # set_next ran and no worker has begun yet
+                return int(values[_RESUME_EPOCH])
             started = max(values[_FIRST_SLOT : _FIRST_SLOT + MAX_WORKERS])
             if started == 0:
                 return max(0, values[_RESUME_EPOCH]) if values[_RESUME_EPOCH] >= 0 else 0
@@ -76,6 +82,7 @@ class EpochState:
             values[_RESUME_EPOCH] = epoch
             values[_RESUME_OFFSET] = offset
             values[_RESUME_BATCH] = global_batch
+            values[_NEXT_PENDING] = 1
 
     def __getstate__(self) -> dict[str, Any]:
         # Only a process being spawned (a DataLoader worker) may share the array; any other

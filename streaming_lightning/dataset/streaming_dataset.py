@@ -172,6 +172,13 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         self._cache: ShardCache | None = None
         self._cache_pid: int | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into spawned DataLoader workers: the shard cache handle (locks, maps) is
+        per process and is made again there on first use."""
+        state = self.__dict__.copy()
+        state.update(_cache=None, _cache_pid=None)
+        return state
+
     # ------------------------------------------------------------------ facts
 
     @property

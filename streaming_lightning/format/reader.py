@@ -148,6 +148,13 @@ class ShardReader(ABC):
         self._maps: dict[str, _MappedFile] = {}
         self.check_safe()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled into spawned DataLoader workers (and ``ddp_spawn`` ranks): maps and views
+        of them stay behind and are reopened on first use there."""
+        state = self.__dict__.copy()
+        state["_maps"] = {}
+        return state
+
     # ----------------------------------------------------------------------------- spec
 
     @classmethod

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -330,3 +331,26 @@ def test_download_lock_of_a_killed_process_is_reclaimed(tmp_path: Path) -> None:
     holder.wait(10)
     ds = StreamingDataset(remote=data, local=str(tmp_path / "cache"), download_timeout=5)
     assert xs(ds) == list(range(100)), "no FileExistsError, no wait for the dead process"
+
+
+def test_state_dict_right_after_load_reports_the_loaded_position(tmp_path: Path) -> None:
+    """Before any worker begins, the epoch is the one loaded (or set), not the one before."""
+    root = make(tmp_path / "ds", 100)
+    dataset = StreamingDataset(local=root, batch_size=4)
+    state = dataset.state_dict(0, True)
+    dataset.load_state_dict({**state, "epoch": 2, "sample_in_epoch": 40})
+    after = dataset.state_dict(0, False)
+    assert (after["epoch"], after["sample_in_epoch"]) == (2, 40)
+    dataset.set_epoch(5)
+    assert dataset.state_dict(0, True)["epoch"] == 5
+
+
+def test_dataset_pickles_for_spawned_workers(tmp_path: Path) -> None:
+    import pickle
+
+    root = make(tmp_path / "ds", 100)
+    dataset = StreamingDataset(local=root, batch_size=4, shuffle=True)
+    first = xs(islice(iter(dataset), 10))
+    dataset.set_epoch(0)
+    clone = pickle.loads(pickle.dumps(dataset))
+    assert xs(islice(iter(clone), 10)) == first

@@ -44,6 +44,16 @@ class MDSReader(ShardReader):
         self._decoder: Callable[[int], dict[str, Any]] | None = None
         super().__init__(dirname, split, spec, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(_sizes_struct=None, _offsets=None, _rows=None, _decoder=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        num_variable = sum(size is None for size in self.column_sizes)
+        self._sizes_struct = struct.Struct(f"<{num_variable}I")
+
     @classmethod
     def validate_spec(cls, spec: dict[str, Any], where: str) -> None:
         names = cls._require_list(spec, "column_names", where)

@@ -178,14 +178,11 @@ def test_worker_world_is_exported_to_workers(monkeypatch: pytest.MonkeyPatch) ->
     assert (world.rank, world.world_size, world.local_rank, world.num_nodes) == (3, 4, 1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="StreamingDataset does not pickle (MDSReader holds struct.Struct objects), so "
-    "spawn/forkserver DataLoader workers (and workers inside ddp_spawn ranks) cannot start",
-)
-def test_spawned_workers(data: str, order: list[list[list[int]]]) -> None:
-    loader = make_loader(data, num_workers=1, multiprocessing_context="spawn")
+@pytest.mark.parametrize("context", ["spawn", "forkserver"])
+def test_spawned_workers(data: str, order: list[list[list[int]]], context: str) -> None:
+    """A StreamingDataset pickles into spawned workers (maps, locks and the cache handle are
+    made again there) and they read the planned order (Python 3.14's default start method)."""
+    loader = make_loader(data, num_workers=2, multiprocessing_context=context)
     assert take(iter(loader), 3) == order[0][:3]
 
 

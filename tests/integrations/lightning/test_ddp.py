@@ -50,9 +50,8 @@ def test_two_ranks_killed_resume_on_two_and_on_one(
 @pytest.mark.slow
 def test_ddp_spawn(data: str, tmp_path: Path, order: list[list[list[int]]]) -> None:
     """ddp_spawn ranks (spawned processes; the environment carries LOCAL_RANK only) split every
-    global batch like one process reads it. No DataLoader workers: inside a spawned rank they
-    are spawned too, and a StreamingDataset does not pickle yet (see
-    test_dataloader.test_spawned_workers)."""
+    global batch like one process reads it, also with a DataLoader worker per rank (spawned
+    too, inside a spawned rank)."""
     out = tmp_path / "spawn"
     run = {
         "data": data,
@@ -61,7 +60,7 @@ def test_ddp_spawn(data: str, tmp_path: Path, order: list[list[list[int]]]) -> N
         "batch": BATCH // 2,
         "devices": 2,
         "strategy": "ddp_spawn",
-        "workers": 0,
+        "workers": 1,
         "max_steps": 6,
         "every_n_steps": 0,
     }
