@@ -1,2 +1,3 @@
-"""Trainer integrations (Lightning, Composer). Empty until their issues land; nothing here is
-imported by ``import streaming_lightning``."""
+"""Trainer integrations: ``integrations.lightning`` (StreamingDataModule, StreamingDataLoader,
+StreamingResumeCallback); Composer is next. Nothing here is imported by
+``import streaming_lightning``: each integration imports its framework itself."""
