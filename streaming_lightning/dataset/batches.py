@@ -105,6 +105,13 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
             )
         self.dataset = dataset
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else is the dataset's (state_dict, batch_size, ...): code that reaches
+        # for ``loader.dataset`` keeps working when the loader iterates this view.
+        if name == "dataset":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.dataset.batchable:
             yield from self.dataset.iter_batches()

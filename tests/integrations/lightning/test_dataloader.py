@@ -204,7 +204,9 @@ def test_datamodule_builds_each_kind_of_config(data: str, tmp_path: Path) -> Non
     assert module.datasets["val"].size == 243
     assert module.train_dataloader().batch_size == BATCH
     assert module.test_dataloader().batch_size == 4, "a split's own batch_size wins"
-    assert module.predict_dataloader().dataset is ready and ready.batch_size == BATCH
+    predict = module.predict_dataloader()
+    assert predict.streaming_dataset is ready and ready.batch_size == BATCH
+    assert predict.dataset.state_dict(0, True) == ready.state_dict(0, True)
     with pytest.raises(ConfigError, match="Invalid train dataset config"):
         StreamingDataModule(train={"local": data, "colour": 1}, batch_size=2).setup("fit")
     with pytest.raises(ConfigError, match="no val dataset"):
