@@ -29,8 +29,15 @@ def describe(dataset: StreamingDataset) -> str:
     return f"[{streams}] (fingerprint {dataset.fingerprint()})"
 
 
-def check_fingerprint(saved: Mapping[str, Any], dataset: StreamingDataset) -> None:
+def check_fingerprint(saved: Mapping[str, Any] | None, dataset: StreamingDataset) -> None:
     """Raise unless ``saved`` (a dataset state from a checkpoint) was taken on ``dataset``."""
+    if saved is None:
+        raise DatasetMismatchError(
+            "The checkpoint holds no train data position (its train dataset had no state_dict), "
+            f"so this run on {describe(dataset)} cannot continue mid-epoch where it stopped. "
+            "Resume from a checkpoint written with this dataset, or load only the weights "
+            "(load_weights_only=True)."
+        )
     theirs = saved.get("fingerprint")
     if theirs is not None and theirs != dataset.fingerprint():
         raise DatasetMismatchError(
@@ -46,8 +53,9 @@ class ResumeView(BatchesView):
     """The dataset Composer sees: device batches of a StreamingDataset, whose
     ``load_state_dict`` first checks the checkpoint was taken on the same data."""
 
-    def load_state_dict(self, obj: dict[str, Any]) -> None:
+    def load_state_dict(self, obj: dict[str, Any] | None) -> None:
         check_fingerprint(obj, self.dataset)
+        assert obj is not None
         self.dataset.load_state_dict(obj)
 
 

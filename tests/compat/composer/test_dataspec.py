@@ -22,6 +22,7 @@ composer = require_peer("composer")
 
 from streaming_lightning.integrations.composer import (  # noqa: E402
     CountTokens,
+    DatasetMismatchError,
     StreamingMonitor,
     build_dataspec,
 )
@@ -143,3 +144,19 @@ def test_monitor_logs_throughput_and_stall(tmp_path: Path) -> None:
     assert all(0 < f <= 1 for f in fraction)
     assert all(r > 0 for r in rate)
     assert total[-1] == pytest.approx(sum(stall))
+
+
+def test_checkpoint_of_other_data_is_refused_naming_both(tmp_path: Path) -> None:
+    first = StreamingDataset(local=write_dataset(tmp_path / "a", samples=20), batch_size=4)
+    other = write_dataset(tmp_path / "b", samples=21)
+    view = build_dataspec({"local": other}, 4).dataloader.dataset
+    saved = first.state_dict(8, True)
+    with pytest.raises(DatasetMismatchError) as error:
+        view.load_state_dict(saved)
+    message = str(error.value)
+    assert first.fingerprint() in message and view.dataset.fingerprint() in message
+    assert other in message
+    with pytest.raises(DatasetMismatchError, match="holds no train data position"):
+        view.load_state_dict(None)
+    view.load_state_dict(StreamingDataset(local=other, batch_size=4).state_dict(8, True))
+    assert view.dataset.state_dict(0, False)["sample_in_epoch"] == 8

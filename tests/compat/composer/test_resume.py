@@ -63,14 +63,15 @@ def reference(data: str, order: list[list[int]], tmp_path_factory: pytest.TempPa
     return out
 
 
-def test_killed_twice_autoresume(data: str, tmp_path: Path, reference: Path) -> None:
-    """Killed after the checkpoints of batch 8 (mid epoch 0) and batch 20 (mid epoch 1),
-    resumed by autoresume each time: the uninterrupted run's batches, epoch for epoch."""
+def test_killed_three_times_autoresume(data: str, tmp_path: Path, reference: Path) -> None:
+    """Killed after the checkpoints of batch 8 (mid epoch 0), batch 16 (the last of epoch 0,
+    before the epoch ended) and batch 20 (mid epoch 1), resumed by autoresume each time: the
+    uninterrupted run's batches, epoch for epoch."""
     out = tmp_path / "run"
     run = config(data, out, autoresume=True)
-    expect(train({**run, "kill_at_batch": 8}), KILLED, out)
-    assert len(trained(out)) == 8
-    expect(train({**run, "kill_at_batch": 20}), KILLED, out)
+    for kill in (8, 16, 20):
+        expect(train({**run, "kill_at_batch": kill}), KILLED, out)
+        assert len(trained(out)) == kill
     expect(train(run), 0, out)
     assert ids(out) == ids(reference)
     assert [r["epoch"] for r in trained(out)] == [r["epoch"] for r in trained(reference)]
@@ -101,14 +102,27 @@ def test_checkpoint_at_epoch_end(data: str, tmp_path: Path, reference: Path) -> 
 
 def test_two_ranks_killed_and_resumed(data: str, tmp_path: Path, order: list[list[int]]) -> None:
     """2 ranks (gloo, torch.distributed environment) with per-device batch 2: killed after the
-    checkpoint of step 6, autoresumed; each step's global batch (rank 0's then rank 1's
-    samples) is the single-process sequence."""
+    checkpoint of step 6, autoresumed on 2 ranks, and (a copy) on one process with batch 4;
+    each step's global batch (rank 0's then rank 1's samples) is the single-process
+    sequence."""
     out = tmp_path / "run"
     run = config(data, out, batch=BATCH // 2, save_interval="3ba", autoresume=True)
     expect(train({**run, "kill_at_batch": 6}, ranks=2), KILLED, out)
     assert len(global_batches(out, 2)) == 6
+
+    # The same checkpoint continued by one process with per-device batch 4 (global batch 4).
+    single = tmp_path / "single"
+    shutil.copytree(out, single)
+    expect(train({**run, "out": str(single), "batch": BATCH}), 0, single)
+
     expect(train(run, ranks=2), 0, out)
     assert global_batches(out, 2) == order
+
+    rank0, rank1 = trained(single, 0), trained(single, 1)
+    assert len(rank1) == 6  # rank 1 only trained before the kill
+    before = [a["ids"] + b["ids"] for a, b in zip(rank0, rank1)]
+    after = [record["ids"] for record in rank0[6:]]
+    assert before + after == order
 
 
 def test_resume_on_other_data_is_refused(tmp_path: Path, reference: Path) -> None:
@@ -125,11 +139,12 @@ def test_resume_on_other_data_is_refused(tmp_path: Path, reference: Path) -> Non
     assert trained(out) == []
 
 
-def test_resume_with_other_global_batch_is_refused(
-    data: str, tmp_path: Path, reference: Path
+def test_resume_with_other_global_batch(
+    data: str, tmp_path: Path, reference: Path, order: list[list[int]]
 ) -> None:
-    """Per-device batch 2 on one process (global batch 2) resuming a global-batch-4 checkpoint:
-    StreamingMonitor stops the run at fit_start, naming both global batch sizes."""
+    """Per-device batch 2 on one process (global batch 2) resuming a global-batch-4 checkpoint
+    (max_duration 2ep): StreamingMonitor stops the run at fit_start, naming both global batch
+    sizes, unless allow_global_batch_change=True."""
     out = tmp_path / "run"
     shutil.copytree(reference / "ckpt", out / "ckpt")
     run = config(data, out, batch=2, load_path=str(out / "ckpt" / "ep0-ba8-rank0.pt"))
@@ -137,6 +152,15 @@ def test_resume_with_other_global_batch_is_refused(
     log = log_text(out)
     assert "global batch size 4" in log and "global batch size is 2" in log
     assert trained(out) == []
+
+    # Allowed: the rest of epoch 0 is re-dealt in batches of 2, nothing replayed or skipped;
+    # epoch 1 is the dataset's epoch 1 in batches of 2.
+    expect(train({**run, "allow_batch_change": True}), 0, out)
+    records = trained(out)
+    rest = [i for r in records if r["epoch"] == 0 for i in r["ids"]]
+    assert rest == [i for batch in order[8:STEPS] for i in batch]
+    in_twos = dataset_order(data, 2, batch=2)
+    assert [r["ids"] for r in records if r["epoch"] == 1] == in_twos[len(in_twos) // 2 :]
 
 
 def _fingerprint(reference: Path) -> str:
