@@ -114,3 +114,31 @@ def global_batches(out: str | Path, ranks: int) -> list[list[int]]:
     records = [trained(out, rank) for rank in range(ranks)]
     assert all(len(r) == len(records[0]) for r in records), [len(r) for r in records]
     return [[i for r in records for i in r[step]["ids"]] for step in range(len(records[0]))]
+
+
+def launch(config: dict[str, Any], nproc: int, timeout: float = 150) -> int:
+    """Run ``train_run`` under Composer's own launcher (``composer -n NPROC -m ...``), which
+    sets the torch.distributed environment for each rank; returns the launcher's exit code."""
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    launcher = Path(sys.executable).parent / "composer"
+    command = [str(launcher), "-n", str(nproc), "--stdout", str(out / "launch-out{rank}.txt")]
+    command += ["--stderr", str(out / "launch-err{rank}.txt"), "-m"]
+    command += ["tests.compat.composer.train_run", json.dumps(config)]
+    with open(out / "launcher.log", "w") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "MASTER_PORT": str(_free_port())},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return proc.wait(timeout=timeout)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()

@@ -21,6 +21,7 @@ from tests.compat.composer.helpers import (
     dataset_order,
     expect,
     global_batches,
+    launch,
     log_text,
     train,
     trained,
@@ -123,6 +124,16 @@ def test_two_ranks_killed_and_resumed(data: str, tmp_path: Path, order: list[lis
     before = [a["ids"] + b["ids"] for a, b in zip(rank0, rank1)]
     after = [record["ids"] for record in rank0[6:]]
     assert before + after == order
+
+
+def test_composer_launcher(data: str, tmp_path: Path, order: list[list[int]]) -> None:
+    """``composer -n 2`` (Composer's launcher, offline): 2 ranks with per-device batch 2 split
+    each global batch of the single-process sequence."""
+    out = tmp_path / "run"
+    code = launch(config(data, out, batch=BATCH // 2, max_duration="6ba"), nproc=2)
+    errors = "".join(p.read_text()[-3000:] for p in sorted(out.glob("launch-err*.txt")))
+    assert code == 0, errors
+    assert global_batches(out, 2) == order[:6]
 
 
 def test_resume_on_other_data_is_refused(tmp_path: Path, reference: Path) -> None:
