@@ -8,7 +8,7 @@ refuses a checkpoint taken on other data with an error that names both datasets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -50,13 +50,35 @@ def check_fingerprint(saved: Mapping[str, Any] | None, dataset: StreamingDataset
 
 
 class ResumeView(BatchesView):
-    """The dataset Composer sees: device batches of a StreamingDataset, whose
-    ``load_state_dict`` first checks the checkpoint was taken on the same data."""
+    """The dataset Composer sees: device batches of a StreamingDataset.
+
+    - ``load_state_dict`` first checks the checkpoint was taken on the same data;
+    - ``state_dict`` names the next epoch in a checkpoint taken after an epoch ended (Composer
+      then counts 0 samples into the next epoch, while the dataset still names the one it
+      iterated; resuming that would replay the whole epoch — and ``"1ep"`` is Composer's
+      default ``save_interval``).
+    """
+
+    iterated_epoch: int | None = None  # set by ComposerLoader once an epoch's iteration began
+
+    def iteration_began(self) -> None:
+        self.iterated_epoch = int(self.dataset.state_dict(0, True)["epoch"])
+
+    def state_dict(self, num_samples: int, from_beginning: bool) -> dict[str, Any]:
+        state = self.dataset.state_dict(num_samples, from_beginning)
+        if num_samples == 0 and from_beginning and state["epoch"] == self.iterated_epoch:
+            state.update(
+                epoch=state["epoch"] + 1,
+                sample_in_epoch=0,
+                global_batch_size=self.dataset.global_batch(detect_world()),
+            )
+        return state
 
     def load_state_dict(self, obj: dict[str, Any] | None) -> None:
         check_fingerprint(obj, self.dataset)
         assert obj is not None
         self.dataset.load_state_dict(obj)
+        self.iterated_epoch = None
 
 
 class ComposerLoader(BatchesLoader):
@@ -88,6 +110,20 @@ class ComposerLoader(BatchesLoader):
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        # Composer takes ``islice(loader, len(loader))``: the generator may never finish, so
+        # the epoch is noted at the first batch (or at the end of an empty, resumed epoch).
+        view = self.dataset
+        assert isinstance(view, ResumeView)
+        began = False
+        for batch in super().__iter__():
+            if not began:
+                view.iteration_began()
+                began = True
+            yield batch
+        if not began:
+            view.iteration_began()
 
 
 class CountSamples:
@@ -121,7 +157,7 @@ class CountTokens:
 
 def to_plain(config: Any) -> Any:
     """A dict/list config (OmegaConf containers included) as plain Python values."""
-    if hasattr(config, "_metadata") and hasattr(config, "_get_node"):  # an OmegaConf container
+    if type(config).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
 
         return OmegaConf.to_container(config, resolve=True)

@@ -89,12 +89,18 @@ def test_two_workers_load_path(data: str, tmp_path: Path, reference: Path) -> No
     assert ids(out) == ids(reference)
 
 
-def test_checkpoint_at_epoch_end(data: str, tmp_path: Path, reference: Path) -> None:
-    """save_interval='1ep': the checkpoint is written after epoch 0 ended, where Composer counts
-    0 samples into epoch 1; killed as epoch 1 starts, the resumed run trains epoch 1, not epoch
-    0 again."""
+@pytest.mark.parametrize(
+    "loader", [{"monitor": False}, {"mode": "plain"}], ids=["dataspec", "plain-loader+monitor"]
+)
+def test_checkpoint_at_epoch_end(
+    data: str, tmp_path: Path, reference: Path, loader: dict[str, Any]
+) -> None:
+    """save_interval='1ep' (Composer's default): the checkpoint is written after epoch 0 ended,
+    where Composer counts 0 samples into epoch 1; killed as epoch 1 starts, the resumed run
+    trains epoch 1, not epoch 0 again. build_dataspec's loader needs no callback for this; a
+    plain DataLoader over a StreamingDataset gets it from StreamingMonitor."""
     out = tmp_path / "run"
-    run = config(data, out, workers=1, save_interval="1ep", autoresume=True)
+    run = config(data, out, workers=1, save_interval="1ep", autoresume=True, **loader)
     expect(train({**run, "kill_at_epoch_start": 1}), KILLED, out)
     assert len(trained(out)) == STEPS
     expect(train(run), 0, out)

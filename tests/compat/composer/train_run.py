@@ -1,13 +1,15 @@
 """One Composer training process: ``python -m tests.compat.composer.train_run CONFIG_JSON``.
 
 Trains a Linear layer (CPU) on a StreamingDataset of ``{"id": int, "x": float32[4]}`` samples
-through :func:`build_dataspec` with :class:`StreamingMonitor`, and appends one JSON line per
+through :func:`build_dataspec` (or a plain DataLoader) with :class:`StreamingMonitor`, and appends one JSON line per
 training batch to ``rank{R}.jsonl`` (epoch, batches done, the batch's ids), fsynced at
 ``batch_end``, before the batch's checkpoint, so a SIGKILL loses nothing that was trained on.
 A distributed rank learns its place from the torch.distributed environment (RANK, WORLD_SIZE,
 LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and Composer's dist init (gloo).
 
-Config keys: data, out, batch (per device), workers, save_interval (e.g. "4ba", "1ep"),
+Config keys: data, out, batch (per device), workers, mode ("dataspec": build_dataspec;
+"plain": a torch DataLoader over a StreamingDataset), monitor (add StreamingMonitor, default
+true), save_interval (e.g. "4ba", "1ep"),
 max_duration, kill_at_batch (SIGKILL before loading the next batch once this many batches are
 done, i.e. after that batch's checkpoint), kill_at_epoch_start (SIGKILL when that epoch starts,
 i.e. after the previous epoch's checkpoint), autoresume, load_path, allow_batch_change.
@@ -27,7 +29,9 @@ from composer import Trainer
 from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.models import ComposerModel
+from torch.utils.data import DataLoader
 
+from streaming_lightning import StreamingDataset
 from streaming_lightning.integrations.composer import StreamingMonitor, build_dataspec
 
 RUN_NAME = "composer-resume"
@@ -83,19 +87,26 @@ def run(config: dict[str, Any]) -> None:
     out = Path(config["out"])
     out.mkdir(parents=True, exist_ok=True)
     dataset = {"local": config["data"], "shuffle": True, "shuffle_seed": 7}
-    dataspec = build_dataspec(dataset, config["batch"], num_workers=config.get("workers", 0))
+    workers = config.get("workers", 0)
+    loader: Any
+    if config.get("mode", "dataspec") == "dataspec":
+        loader = build_dataspec(dataset, config["batch"], num_workers=workers)
+    else:  # "plain": a torch DataLoader over a StreamingDataset
+        streaming = StreamingDataset(**dataset, batch_size=config["batch"])
+        loader = DataLoader(streaming, batch_size=config["batch"], num_workers=workers)
+    monitor = StreamingMonitor(
+        log_interval=4, allow_global_batch_change=config.get("allow_batch_change", False)
+    )
     trainer = Trainer(
         model=Tiny(),
-        train_dataloader=dataspec,
+        train_dataloader=loader,
         optimizers=None,
         max_duration=config.get("max_duration", "2ep"),
         device="cpu",
         seed=1,
         callbacks=[
             Record(out),
-            StreamingMonitor(
-                log_interval=4, allow_global_batch_change=config.get("allow_batch_change", False)
-            ),
+            *([monitor] if config.get("monitor", True) else []),
             Kill(config.get("kill_at_batch"), config.get("kill_at_epoch_start")),
         ],
         loggers=[],
