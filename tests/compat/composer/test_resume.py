@@ -78,11 +78,13 @@ def test_killed_three_times_autoresume(data: str, tmp_path: Path, reference: Pat
     assert [r["epoch"] for r in trained(out)] == [r["epoch"] for r in trained(reference)]
 
 
-def test_two_workers_load_path(data: str, tmp_path: Path, reference: Path) -> None:
+@pytest.mark.parametrize("mode", ["dataspec", "plain"])
+def test_two_workers_load_path(data: str, tmp_path: Path, reference: Path, mode: str) -> None:
     """2 DataLoader workers, a checkpoint every 3 batches, killed after batch 9, resumed from
-    the checkpoint file by load_path."""
+    the checkpoint file by load_path; with build_dataspec, and with a plain torch DataLoader
+    over a StreamingDataset (Composer calls the dataset's state_dict itself)."""
     out = tmp_path / "run"
-    run = config(data, out, workers=2, save_interval="3ba")
+    run = config(data, out, workers=2, save_interval="3ba", mode=mode)
     expect(train({**run, "kill_at_batch": 9}), KILLED, out)
     assert len(trained(out)) == 9
     expect(train({**run, "load_path": str(out / "ckpt" / "ep0-ba9-rank0.pt")}), 0, out)
