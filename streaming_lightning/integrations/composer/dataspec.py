@@ -2,8 +2,9 @@
 through the dataset's ``state_dict(num_samples, from_beginning)`` / ``load_state_dict``.
 
 Composer finds the dataset as ``dataloader.dataset``; here that is a :class:`ResumeView`, which
-iterates device batches like :class:`~streaming_lightning.dataset.batches.BatchesLoader` and
-refuses a checkpoint taken on other data with an error that names both datasets.
+iterates device batches like :class:`~streaming_lightning.dataset.batches.BatchesLoader`,
+refuses a checkpoint taken on other data with an error that names both datasets, and makes a
+checkpoint taken after an epoch ended resume at the next epoch.
 """
 
 from __future__ import annotations
