@@ -441,7 +441,8 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             raise ConfigError(f"Not a StreamingDataset state: missing {sorted(missing)}.")
         if obj.get("fingerprint") not in (None, self.fingerprint()):
             raise ConfigError(
-                "This checkpoint's data position belongs to a different dataset (shard sizes or "
+                f"This checkpoint's data position belongs to a different dataset (fingerprint "
+                f"{obj.get('fingerprint')}, this one's is {self.fingerprint()}: shard sizes or "
                 "stream mix differ); it cannot be applied."
             )
         saved_batch = obj.get("global_batch_size")

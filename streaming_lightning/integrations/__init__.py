@@ -1,3 +1,4 @@
 """Trainer integrations: ``integrations.lightning`` (StreamingDataModule, StreamingDataLoader,
-StreamingResumeCallback); Composer is next. Nothing here is imported by
-``import streaming_lightning``: each integration imports its framework itself."""
+StreamingResumeCallback) and ``integrations.composer`` (build_dataspec, StreamingMonitor).
+Nothing here is imported by ``import streaming_lightning``: each integration imports its
+framework itself."""
