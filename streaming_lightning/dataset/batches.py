@@ -144,17 +144,22 @@ class BatchesLoader(DataLoader):  # type: ignore[type-arg]
     the module doc). DataLoader options (num_workers, pin_memory, persistent_workers,
     prefetch_factor, ...) pass through; batching and collation are the dataset's."""
 
+    #: What the workers iterate; integrations subclass it (e.g. to check resumed states).
+    view_class: type[BatchesView] = BatchesView
+
     def __init__(self, dataset: StreamingDataset, **kwargs: Any) -> None:
         for fixed in ("batch_size", "collate_fn", "sampler", "batch_sampler", "shuffle"):
             if kwargs.get(fixed) not in (None, False):
                 raise ConfigError(
-                    f"BatchesLoader sets {fixed} itself (batches are the dataset's "
+                    f"{type(self).__name__} sets {fixed} itself (batches are the dataset's "
                     f"batch_size={dataset.batch_size}); do not pass it."
                 )
             kwargs.pop(fixed, None)
         self._pin = bool(kwargs.pop("pin_memory", False))
-        super().__init__(BatchesView(dataset), batch_size=None, collate_fn=keep_packed, **kwargs)
         self.streaming_dataset = dataset
+        super().__init__(
+            self.view_class(dataset), batch_size=None, collate_fn=keep_packed, **kwargs
+        )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         for batch in super().__iter__():

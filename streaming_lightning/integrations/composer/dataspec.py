@@ -13,10 +13,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from streaming_lightning.dataset import Stream, StreamingDataset
-from streaming_lightning.dataset.batches import BatchesLoader, BatchesView, keep_packed
+from streaming_lightning.dataset.batches import BatchesLoader, BatchesView
 from streaming_lightning.dataset.world import detect_world
 from streaming_lightning.errors import ConfigError
 
@@ -87,19 +86,7 @@ class ComposerLoader(BatchesLoader):
     ``.dataset`` is a :class:`ResumeView` and whose ``batch_size`` is the device batch, which
     Composer reads for its default ``device_train_microbatch_size``."""
 
-    def __init__(self, dataset: StreamingDataset, **kwargs: Any) -> None:
-        for fixed in ("batch_size", "collate_fn", "sampler", "batch_sampler", "shuffle"):
-            if kwargs.get(fixed) not in (None, False):
-                raise ConfigError(
-                    f"The Composer loader sets {fixed} itself (batches are the dataset's "
-                    f"batch_size={dataset.batch_size}); do not pass it in loader_kwargs."
-                )
-            kwargs.pop(fixed, None)
-        self._pin = bool(kwargs.pop("pin_memory", False))
-        self.streaming_dataset = dataset
-        DataLoader.__init__(
-            self, ResumeView(dataset), batch_size=None, collate_fn=keep_packed, **kwargs
-        )
+    view_class = ResumeView
 
     @property  # type: ignore[override]
     def batch_size(self) -> int | None:
