@@ -54,3 +54,29 @@ class Library:
         """An iterator that continues the (single-process) epoch after ``sample_in_epoch``
         samples, the way the library's users resume."""
         raise Unsupported(f"{self.name} cannot resume mid-epoch")
+
+
+class MosaicStyle(Library):
+    """A library with mosaicml-streaming's ``StreamingDataset`` API (ours keeps it on purpose):
+    the same constructor, ``ds[i]`` and ``state_dict(num_samples, from_beginning)`` resume."""
+
+    format = "mds"
+
+    def dataset_class(self) -> Any:
+        raise NotImplementedError
+
+    def open(self, path, *, shuffle=False, batch_size=256, remote=None, cache_dir=None):  # type: ignore[no-untyped-def]
+        cls = self.dataset_class()
+        if remote is not None:
+            return cls(remote=remote, local=cache_dir, shuffle=shuffle, batch_size=batch_size)
+        return cls(local=path, shuffle=shuffle, batch_size=batch_size)
+
+    def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
+        return dataset[index]  # type: ignore[no-any-return]
+
+    def resume(
+        self, dataset: Any, sample_in_epoch: int, *, batch_size: int
+    ) -> Iterator[dict[str, Any]]:
+        state = dataset.state_dict(sample_in_epoch, True)
+        dataset.load_state_dict({**state, "epoch": 0, "sample_in_epoch": sample_in_epoch})
+        return iter(dataset)

@@ -1,36 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from benchmarks.libraries.base import Library
+from benchmarks.libraries.base import MosaicStyle
 
 
-class MosaicML(Library):
+class MosaicML(MosaicStyle):
     name = "mosaicml-streaming"
-    format = "mds"
     modules = ("streaming",)
 
-    def open(self, path, *, shuffle=False, batch_size=256, remote=None, cache_dir=None):  # type: ignore[no-untyped-def]
+    def dataset_class(self) -> Any:
         from streaming import StreamingDataset
         from streaming.base.util import clean_stale_shared_memory
 
-        clean_stale_shared_memory()
-        if remote is not None:
-            return StreamingDataset(
-                remote=remote, local=cache_dir, shuffle=shuffle, batch_size=batch_size
-            )
-        return StreamingDataset(local=path, shuffle=shuffle, batch_size=batch_size)
-
-    def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
-        return dataset[index]  # type: ignore[no-any-return]
-
-    def resume(
-        self, dataset: Any, sample_in_epoch: int, *, batch_size: int
-    ) -> Iterator[dict[str, Any]]:
-        state = dataset.state_dict(sample_in_epoch, True)
-        dataset.load_state_dict({**state, "epoch": 0, "sample_in_epoch": sample_in_epoch})
-        return iter(dataset)
+        clean_stale_shared_memory()  # a killed earlier run must not block this one
+        return StreamingDataset
 
 
 LIBRARY = MosaicML()

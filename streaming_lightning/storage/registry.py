@@ -7,7 +7,8 @@ import importlib
 import os
 import threading
 
-from streaming_lightning.errors import ConfigError, MissingExtraError
+from streaming_lightning.errors import ConfigError
+from streaming_lightning.extras import require_extra
 from streaming_lightning.storage.base import Backend
 
 # scheme -> (module, class name, pip extra, SDK import name)
@@ -54,13 +55,7 @@ def get_backend(url: str) -> Backend:
         backend = _instances.get(key)
         if backend is None:
             if sdk:
-                try:
-                    importlib.import_module(sdk)
-                except ImportError:
-                    raise MissingExtraError(
-                        f"Reading or writing {scheme}:// URLs needs the {sdk} package: "
-                        f"pip install 'streaming-lightning[{extra}]'"
-                    ) from None
+                require_extra(sdk, extra, f"Reading or writing {scheme}:// URLs")
             cls = getattr(importlib.import_module(module_name), class_name)
             backend = cls()
             _instances[key] = backend

@@ -11,19 +11,16 @@ Importing this package imports Composer; ``import streaming_lightning`` never do
 
 from __future__ import annotations
 
-from streaming_lightning.errors import MissingExtraError
+from streaming_lightning.extras import require_extra
 
-try:
-    import composer.core  # noqa: F401
-except ImportError as error:
-    raise MissingExtraError(
-        "streaming_lightning.integrations.composer needs Composer (mosaicml>=0.28), which is "
-        f"not importable here ({error}). Install it with: "
-        "pip install 'streaming-lightning[composer]'"
-    ) from error
+require_extra(
+    "composer.core",
+    "composer",
+    "streaming_lightning.integrations.composer (Composer, mosaicml>=0.28)",
+)
 
-from streaming_lightning.integrations.composer.callback import StreamingMonitor
-from streaming_lightning.integrations.composer.dataspec import (
+from streaming_lightning.integrations.composer.callback import StreamingMonitor  # noqa: E402
+from streaming_lightning.integrations.composer.dataspec import (  # noqa: E402
     CountSamples,
     CountTokens,
     DatasetMismatchError,

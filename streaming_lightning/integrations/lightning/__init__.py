@@ -13,19 +13,14 @@ Importing this package imports Lightning; ``import streaming_lightning`` never d
 
 from __future__ import annotations
 
-from streaming_lightning.errors import MissingExtraError
+from streaming_lightning.extras import require_extra
 
-try:
-    import lightning.pytorch  # noqa: F401
-except ImportError as error:
-    raise MissingExtraError(
-        "streaming_lightning.integrations.lightning needs Lightning (lightning>=2.4), which is "
-        f"not importable here ({error}). Install it with: "
-        "pip install 'streaming-lightning[lightning]'"
-    ) from error
+require_extra(
+    "lightning.pytorch", "lightning", "streaming_lightning.integrations.lightning (Lightning>=2.4)"
+)
 
-from streaming_lightning.integrations.lightning.callback import StreamingResumeCallback
-from streaming_lightning.integrations.lightning.dataloader import StreamingDataLoader
-from streaming_lightning.integrations.lightning.datamodule import StreamingDataModule
+from streaming_lightning.integrations.lightning.callback import StreamingResumeCallback  # noqa: E402
+from streaming_lightning.integrations.lightning.dataloader import StreamingDataLoader  # noqa: E402
+from streaming_lightning.integrations.lightning.datamodule import StreamingDataModule  # noqa: E402
 
 __all__ = ["StreamingDataLoader", "StreamingDataModule", "StreamingResumeCallback"]

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from torch.utils.data import DataLoader
 
 from streaming_lightning import MDSWriter, StreamingDataset
@@ -26,6 +25,7 @@ from streaming_lightning.integrations.composer import (  # noqa: E402
     StreamingMonitor,
     build_dataspec,
 )
+from tests.compat.composer.train_run import Tiny  # noqa: E402
 
 
 def write_tokens(out: Path, samples: int, first: int = 0) -> str:
@@ -99,18 +99,6 @@ def test_batch_size_must_agree(tmp_path: Path) -> None:
         build_dataspec({"local": data})
     with pytest.raises(ConfigError, match="do not pass it"):
         build_dataspec({"local": data}, 4, loader_kwargs={"batch_size": 4})
-
-
-class Tiny(composer.models.ComposerModel):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(4, 1)
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.layer(batch["x"])
-
-    def loss(self, outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return outputs.square().mean()
 
 
 def test_monitor_logs_throughput_and_stall(tmp_path: Path) -> None:

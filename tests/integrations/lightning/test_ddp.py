@@ -7,10 +7,24 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integrations.lightning.helpers import BATCH, global_batches, train, trained
+
+
+def two_ranks(data: str, out: Path, strategy: str, workers: int) -> dict[str, Any]:
+    """A train_run config for 2 ranks of half the batch each (the same global batch)."""
+    return {
+        "data": data,
+        "out": str(out),
+        "ckpt_dir": str(out / "ckpt"),
+        "batch": BATCH // 2,
+        "devices": 2,
+        "strategy": strategy,
+        "workers": workers,
+    }
 
 
 @pytest.mark.slow
@@ -18,15 +32,7 @@ def test_two_ranks_killed_resume_on_two_and_on_one(
     data: str, tmp_path: Path, order: list[list[list[int]]]
 ) -> None:
     out = tmp_path / "ddp"
-    run = {
-        "data": data,
-        "out": str(out),
-        "ckpt_dir": str(out / "ckpt"),
-        "batch": BATCH // 2,
-        "devices": 2,
-        "strategy": "ddp",
-        "workers": 2,
-    }
+    run = two_ranks(data, out, "ddp", workers=2)
     assert train({**run, "kill_at_steps": [10]}) != 0
     assert len(global_batches(out, 2)) == 10
 
@@ -54,13 +60,7 @@ def test_ddp_spawn(data: str, tmp_path: Path, order: list[list[list[int]]]) -> N
     too, inside a spawned rank)."""
     out = tmp_path / "spawn"
     run = {
-        "data": data,
-        "out": str(out),
-        "ckpt_dir": str(out / "ckpt"),
-        "batch": BATCH // 2,
-        "devices": 2,
-        "strategy": "ddp_spawn",
-        "workers": 1,
+        **two_ranks(data, out, "ddp_spawn", workers=1),
         "max_steps": 6,
         "every_n_steps": 0,
     }
