@@ -49,8 +49,8 @@ class EpochReader:
         self._lock = threading.Lock()
         self._queued: list[Chunk] = []
         # Shards already read by this process; without a cache limit nothing is evicted, so
-        # they need no prefetch task (a shuffled chunk touches every shard, and a thread
-        # hop per shard per chunk costs more GIL hand-offs than the reads themselves).
+        # they need no prefetch task (a shuffled chunk touches every shard: without this,
+        # every chunk would queue a no-op task per shard).
         self._resident: set[int] = set()
 
     # ------------------------------------------------------------------ plan and prefetch

@@ -352,7 +352,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         reader, _ = self._epoch_reader()
-        step = self._decode_batch_samples()
+        step = self._decode_batch_samples  # fixed by the streams: computed once
         try:
             for shards, within in reader.chunks():
                 if not step:
@@ -389,6 +389,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         finally:
             reader.close()
 
+    @functools.cached_property
     def _decode_batch_samples(self) -> int:
         """How many samples to decode at once (0: one at a time). Fixed-size samples decode
         in groups per shard with a few numpy operations, up to 512 or ~256 KB at a time;
