@@ -9,6 +9,7 @@ from streaming_lightning.storage.transfer import (
     download_file,
     list_objects,
     object_exists,
+    read_range,
     upload_file,
 )
 from streaming_lightning.storage.uploader import RemoteUploader, join_url
@@ -21,6 +22,7 @@ __all__ = [
     "join_url",
     "list_objects",
     "object_exists",
+    "read_range",
     "supported_schemes",
     "upload_file",
 ]

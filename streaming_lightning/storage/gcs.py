@@ -33,7 +33,13 @@ from streaming_lightning.errors import (
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL, status_error
+from streaming_lightning.storage.base import (
+    Backend,
+    ObjectURL,
+    byte_span,
+    checked_range,
+    status_error,
+)
 
 _EMULATOR_VAR = "STORAGE_EMULATOR_HOST"
 _PROJECT_VAR = "GOOGLE_CLOUD_PROJECT"
@@ -175,6 +181,15 @@ class GCSBackend(Backend):
     def download(self, url: str, path: str, timeout: float) -> None:
         with _translated(url, "download"):
             self._blob(url).download_to_filename(path, timeout=timeout, retry=None)
+
+    def read_range(self, url: str, start: int, length: int, timeout: float) -> bytes:
+        # The SDK checks no checksum on a 206 (the stored hash covers the whole object). A body
+        # cut short in transit raises (transient); a range clipped at the end is caught below.
+        with _translated(url, f"read {byte_span(start, length)} of"):
+            data = self._blob(url).download_as_bytes(
+                start=start, end=start + length - 1, timeout=timeout, retry=None
+            )
+        return checked_range(data, url, start, length)
 
     def upload(self, path: str, url: str, timeout: float) -> None:
         with _translated(url, "upload"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 
-from streaming_lightning.errors import RemoteNotFoundError, RemotePermissionError
-from streaming_lightning.storage.base import Backend
+from streaming_lightning.errors import RemoteNotFoundError, RemotePermissionError, StorageError
+from streaming_lightning.storage.base import Backend, byte_span, checked_range
 
 
 def local_path_of(url: str) -> str:
@@ -25,6 +25,30 @@ class LocalBackend(Backend):
             raise RemoteNotFoundError(f"No such file: {source}") from None
         except PermissionError:
             raise RemotePermissionError(f"Permission denied reading {source}") from None
+
+    def read_range(self, url: str, start: int, length: int, timeout: float) -> bytes:
+        span = byte_span(start, length)
+        try:
+            with open(local_path_of(url), "rb") as file:
+                total = os.fstat(file.fileno()).st_size
+                wanted = max(0, min(length, total - start))  # never allocate past the end
+                chunks: list[bytes] = []
+                got = 0
+                while got < wanted:  # pread may return less than asked before the end
+                    chunk = os.pread(file.fileno(), wanted - got, start + got)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    got += len(chunk)
+        except FileNotFoundError:
+            raise RemoteNotFoundError(f"Cannot read {span} of {url}: no such file.") from None
+        except PermissionError:
+            raise RemotePermissionError(
+                f"Cannot read {span} of {url}: permission denied."
+            ) from None
+        except OSError as err:  # e.g. a directory
+            raise StorageError(f"Cannot read {span} of {url}: {err.strerror or err}.") from None
+        return checked_range(b"".join(chunks), url, start, length, total=total)
 
     def upload(self, path: str, url: str, timeout: float) -> None:
         dest = local_path_of(url)

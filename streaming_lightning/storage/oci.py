@@ -38,7 +38,15 @@ from streaming_lightning.errors import (
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL, status_error
+from streaming_lightning.storage.base import (
+    Backend,
+    ObjectURL,
+    byte_span,
+    checked_range,
+    range_header,
+    range_response_error,
+    status_error,
+)
 
 _CONFIG_FILE_VAR = "OCI_CONFIG_FILE"
 _PROFILE_VAR = "OCI_CLI_PROFILE"
@@ -269,6 +277,29 @@ class OCIBackend(Backend):
                 f"Cannot download {url}: got {written} of {expected} bytes."
             )
 
+    def read_range(self, url: str, start: int, length: int, timeout: float) -> bytes:
+        loc = self._object(url)
+        span = byte_span(start, length)
+        with _translated(url, f"read {span} of"):
+            client, namespace = self._client(url, timeout)
+            response = client.get_object(
+                namespace, loc.bucket, loc.key, range=range_header(start, length)
+            )
+            header = response.headers.get("Content-Length")
+            sent = None if header is None else int(header)
+            problem = range_response_error(
+                url, start, length, sent=sent, content_range=response.headers.get("Content-Range")
+            )
+            if problem is not None:
+                response.data.close()
+                raise problem
+            data = _read_body(response.data)
+        if sent is not None and len(data) != sent:
+            raise TransientStorageError(
+                f"Cannot read {span} of {url}: got {len(data)} of {sent} bytes."
+            )
+        return checked_range(data, url, start, length)
+
     def upload(self, path: str, url: str, timeout: float) -> None:
         loc = self._object(url)
         with _translated(url, "upload"), open(path, "rb") as file:
@@ -289,6 +320,14 @@ class OCIBackend(Backend):
             head = client.head_object(namespace, loc.bucket, loc.key)
         length = head.headers.get("Content-Length")
         return int(length) if length is not None else None
+
+
+def _read_body(body: Any) -> bytes:
+    """A streamed requests response's body as stored (no content decoding)."""
+    try:
+        return b"".join(body.raw.stream(_CHUNK, decode_content=False))
+    finally:
+        body.close()
 
 
 def _stream_to_file(body: Any, path: str) -> int:

@@ -25,7 +25,15 @@ from streaming_lightning.errors import (
     StorageError,
     TransientStorageError,
 )
-from streaming_lightning.storage.base import Backend, ObjectURL, status_error
+from streaming_lightning.storage.base import (
+    Backend,
+    ObjectURL,
+    byte_span,
+    checked_range,
+    range_header,
+    range_response_error,
+    status_error,
+)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _DENIED = {
@@ -50,6 +58,8 @@ _TRANSIENT_CODES = {
     "502",
     "504",
 }
+#: Some S3-compatible stores answer InvalidRange with another status than 416.
+_UNSATISFIABLE = {"InvalidRange"}
 _TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     bce.ConnectionError,
     bce.HTTPClientError,
@@ -73,6 +83,8 @@ def _client_error(err: bce.ClientError, url: str, verb: str) -> StorageError:
         status = 403
     elif code in _TRANSIENT_CODES:
         status = 503
+    elif code in _UNSATISFIABLE:
+        status = 416
     return status_error(
         status, url, verb, f"S3 {code or status}", detail=str(error.get("Message", ""))
     )
@@ -147,6 +159,27 @@ class S3Backend(Backend):
                 raise TransientStorageError(
                     f"Cannot download {url}: got {written} of {expected} bytes."
                 )
+
+    def read_range(self, url: str, start: int, length: int, timeout: float) -> bytes:
+        loc = ObjectURL.parse(url)
+        with _translated(url, f"read {byte_span(start, length)} of"):
+            response = self._client(timeout).get_object(
+                Bucket=loc.bucket, Key=loc.key, Range=range_header(start, length)
+            )
+            body = response["Body"]
+            sent = response.get("ContentLength")
+            problem = range_response_error(
+                url,
+                start,
+                length,
+                sent=None if sent is None else int(sent),
+                content_range=response.get("ContentRange"),
+            )
+            if problem is not None:
+                body.close()
+                raise problem
+            data = body.read()  # botocore raises IncompleteReadError if the body is cut short
+        return checked_range(data, url, start, length)
 
     def upload(self, path: str, url: str, timeout: float) -> None:
         loc = ObjectURL.parse(url)

@@ -145,6 +145,30 @@ def _download_once(
             os.unlink(tmp)
 
 
+def read_range(
+    url: str, start: int, length: int, *, retry: int = 2, timeout: float = 60.0
+) -> bytes:
+    """``length`` bytes of the object at ``url`` from byte ``start`` on, fetching only those.
+
+    For reading a piece of a large object (a sample, a shard's header) without downloading all
+    of it. Transient failures are retried like downloads, and ``timeout`` bounds each network
+    operation. The result is always exactly ``length`` bytes: a range that starts or runs past
+    the end of the object is a :class:`StorageError` naming the URL and range, not retried.
+    """
+    if start < 0 or length < 0:
+        raise ValueError(
+            f"Cannot read {url}: start and length must be >= 0, not {start} and {length}."
+        )
+    if length == 0:
+        return b""
+    return with_retries(
+        lambda: get_backend(url).read_range(url, start, length, timeout),
+        url=url,
+        verb="read",
+        retry=retry,
+    )
+
+
 def hash_verifier(expected: str | None, algo: str, url: str) -> Callable[[str], None]:
     """A ``verify`` callback for :func:`download_file` that checks a downloaded file's digest.
 

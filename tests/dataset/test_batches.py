@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,107 @@ def _assert_same(got: Any, expected: Any) -> None:
             _assert_same(x, y)
     else:
         assert got == expected
+
+
+def _write_images(path: Path, n: int, size: int = 20_000) -> str:
+    """Encoded-image-like rows: raw bytes (some large enough for the pread path) + a label."""
+    rng = np.random.default_rng(9)
+    columns = {"image": "bytes", "label": "int"}
+    with MDSWriter(out=str(path), columns=columns, size_limit=1 << 18) as writer:
+        for i in range(n):
+            writer.write({"image": rng.bytes(int(rng.integers(size // 4, size))), "label": i})
+    return str(path)
+
+
+def _shm_bytes() -> int:
+    """Shared memory in use (statvfs counts the unlinked segments torch passes tensors in)."""
+    stats = os.statvfs("/dev/shm")
+    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_plans_read_in_main_process_equal_default_collate(
+    tmp_path: Path, num_workers: int
+) -> None:
+    """bytes + numbers: workers send BatchPlans, the main process reads them — same batches as
+    a per-sample DataLoader, and no shared memory carries the bytes."""
+    root = _write_images(tmp_path / "img", 203, size=80_000)
+    kwargs = {"local": root, "batch_size": 16, "shuffle": True, "num_canonical_nodes": 2}
+    dataset = StreamingDataset(**kwargs)
+    assert dataset.reads_are_copies and not dataset.batchable
+    view_items = list(BatchesView(StreamingDataset(**kwargs)))
+    assert view_items and all(type(item).__name__ == "BatchPlan" for item in view_items)
+    expected = list(DataLoader(StreamingDataset(**kwargs), 16, num_workers=num_workers))
+    before = _shm_bytes()
+    loader = BatchesLoader(dataset, num_workers=num_workers)
+    got = []
+    for batch in loader:
+        # ~800 KB batches, 4 in flight: through shared memory that would be ~3 MB.
+        assert _shm_bytes() - before < 1 << 20
+        got.append(batch)
+    assert len(got) == len(expected) == len(loader)
+    for a, b in zip(got, expected):
+        _assert_same(a, b)
+
+
+def test_plan_read_after_eviction_fetches_again(tmp_path: Path) -> None:
+    """A shard evicted between a worker's plan and the main process's read is fetched again,
+    not read as missing."""
+    remote = _write_images(tmp_path / "remote", 120)
+    dataset = StreamingDataset(
+        remote=remote, local=str(tmp_path / "cache"), batch_size=8, shuffle=False
+    )
+    plans = list(dataset.iter_batch_plans())
+    main = pickle.loads(pickle.dumps(dataset))  # the main process: its own cache handle
+    evicted = list((tmp_path / "cache").glob("*.mds"))
+    assert len(evicted) > 2
+    for path in evicted:
+        path.unlink()  # what another process's eviction leaves
+    fresh = StreamingDataset(remote=remote, local=str(tmp_path / "cache2"), batch_size=8)
+    for shards, within in plans:
+        got = main.read_samples(shards, within)
+        want = [fresh[int(fresh.shard_offsets[s] + w)] for s, w in zip(shards, within)]
+        assert got == want
+    assert all(path.exists() for path in evicted)
+
+
+class _Doubled(StreamingDataset):
+    """mosaicml-style subclass: transforms in ``get_item``."""
+
+    def get_item(self, index: int) -> dict[str, Any]:
+        sample = super().get_item(index)
+        return {"id2": sample["id"] * 2, "tokens": sample["tokens"]}
+
+
+class _Tagged(StreamingDataset):
+    """Older mosaicml style: transforms in ``__getitem__``."""
+
+    def __getitem__(self, index: int) -> Any:
+        return ("tag", super().__getitem__(index)["id"])
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_subclass_transforms_apply_everywhere(tmp_path: Path, num_workers: int) -> None:
+    """Iteration, random access and both loaders yield the subclass's samples, never the
+    stored ones (the batch fast paths are off for it)."""
+    root = _write(tmp_path / "ds", 101)
+    kwargs = {"local": root, "batch_size": 8, "shuffle": True, "num_canonical_nodes": 2}
+    doubled = _Doubled(**kwargs)
+    assert doubled.transforms_samples and not doubled.batchable
+    assert not doubled.reads_are_copies
+    assert list(doubled[3]) == ["id2", "tokens"] and doubled[3]["id2"] == 6
+    assert np.array_equal(doubled[3]["tokens"], StreamingDataset(**kwargs)[3]["tokens"])
+    assert doubled[-1]["id2"] == 200
+    iterated = list(_Doubled(**kwargs))
+    assert sorted(s["id2"] for s in iterated) == sorted(
+        2 * s["id"] for s in StreamingDataset(**kwargs)
+    )
+    per_sample = list(DataLoader(_Doubled(**kwargs), 8, num_workers=num_workers))
+    batched = list(BatchesLoader(_Doubled(**kwargs), num_workers=num_workers))
+    assert len(batched) == len(per_sample)
+    for a, b in zip(batched, per_sample):
+        _assert_same(a, b)
+    assert "id2" in batched[0] and "id" not in batched[0]
+    tagged = _Tagged(**kwargs)
+    assert tagged[5] == ("tag", 5)
+    assert sorted(t[1] for t in tagged) == sorted(s["id"] for s in StreamingDataset(**kwargs))
