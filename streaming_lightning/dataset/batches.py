@@ -11,8 +11,14 @@ order) with far less of that:
   gathered block of shard bytes, each column a ``view`` of it (``iter_batches``);
 - columns that stack (numbers, equal-shape arrays) cross as pickled numpy arrays — for tens of
   KB that is ~3x faster than shared-memory tensors — and become tensors in the main process;
-- ``bytes`` columns (encoded images) cross as one shared-memory buffer plus offsets instead of
-  hundreds of pickled objects through the worker pipe;
+- when every value is stored bytes as they are (raw ``bytes`` such as encoded images, plus
+  fixed-size numbers), the worker has nothing to decode: it sends a :class:`BatchPlan` (which
+  samples, once their shards are local) and the main process reads them itself — one copy
+  from the page cache. Any hand-over of the bytes would cost more than that read: a fresh
+  shared-memory segment is written and faulted in twice (~1 ms per MB here), a pipe copies
+  them three times. No shared memory, flat worker memory;
+- other ``bytes`` columns (a subclass's output) cross as one shared-memory buffer plus
+  offsets instead of hundreds of pickled objects through the worker pipe;
 - anything else goes through ``default_collate`` in the worker, as usual.
 
 The order is the dataset's: workers take whole device batches round-robin, exactly as a
@@ -28,7 +34,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, default_collate
+from numpy.typing import NDArray
+from torch.utils.data import DataLoader, IterableDataset, default_collate, get_worker_info
 
 from streaming_lightning.dataset.streaming_dataset import StreamingDataset
 from streaming_lightning.errors import ConfigError
@@ -61,14 +68,25 @@ class PackedBytes:
         return [bytes(data[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-def pack_column(values: list[Any]) -> Any:
-    """Worker side: one column of a batch in the cheapest form to send (see module doc)."""
+@dataclass
+class BatchPlan:
+    """A device batch by position: the (global shard, index within shard) of each sample, in
+    order. Sent by a worker instead of the samples when reading them is a plain copy
+    (``StreamingDataset.reads_are_copies``); the shards were local when it was sent."""
+
+    shards: NDArray[np.int64]
+    within: NDArray[np.int64]
+
+
+def pack_column(values: list[Any], shared: bool = True) -> Any:
+    """One column of a batch in the cheapest form to send (see module doc); ``shared=False``
+    when it stays in this process (no shared memory then)."""
     first = values[0]
     kind = type(first)
     if not all(type(v) is kind for v in values):
         return default_collate(values)
     if kind is bytes:
-        return PackedBytes.pack(values)
+        return PackedBytes.pack(values) if shared else values
     if kind is int:
         return np.array(values, np.int64)
     if kind is float:
@@ -94,9 +112,22 @@ def unpack_column(value: Any, pin_memory: bool = False) -> Any:
     return value
 
 
+def unpack_batch(batch: Any, dataset: StreamingDataset, pin_memory: bool = False) -> Any:
+    """Main-process side of a :class:`BatchesView` batch: ``default_collate``'s values, read
+    here first when the worker sent a :class:`BatchPlan`."""
+    if isinstance(batch, BatchPlan):
+        samples = dataset.read_samples(batch.shards, batch.within)
+        return {
+            name: unpack_column(pack_column([s[name] for s in samples], False), pin_memory)
+            for name in samples[0]
+        }
+    return {name: unpack_column(value, pin_memory) for name, value in batch.items()}
+
+
 class BatchesView(IterableDataset):  # type: ignore[type-arg]
     """Iterate ``dataset`` in device batches of ``dataset.batch_size``, each a dict of packed
-    columns (see module doc; :func:`unpack_column` turns them into collated values)."""
+    columns or a :class:`BatchPlan` (see module doc; :func:`unpack_batch` turns either into
+    collated values)."""
 
     def __init__(self, dataset: StreamingDataset) -> None:
         if not dataset.batch_size:
@@ -112,21 +143,26 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[dict[str, Any] | BatchPlan]:
         if self.dataset.batchable:
             yield from self.dataset.iter_batches()
             return
+        if self.dataset.reads_are_copies:
+            for shards, within in self.dataset.iter_batch_plans():
+                yield BatchPlan(shards, within)
+            return
         size = self.dataset.batch_size
         assert size
+        shared = get_worker_info() is not None
         batch: list[dict[str, Any]] = []
         for sample in self.dataset:
             batch.append(sample)
             if len(batch) == size:
-                packed = {name: pack_column([s[name] for s in batch]) for name in batch[0]}
+                packed = {name: pack_column([s[name] for s in batch], shared) for name in batch[0]}
                 batch = []  # let the samples go before the consumer holds the packed batch
                 yield packed
         if batch:  # only an unpadded tail (every rank's share is whole batches)
-            yield {name: pack_column([s[name] for s in batch]) for name in batch[0]}
+            yield {name: pack_column([s[name] for s in batch], shared) for name in batch[0]}
 
     def __len__(self) -> int:
         """Batches per rank and epoch (each rank's sample count is whole batches)."""
@@ -163,4 +199,4 @@ class BatchesLoader(DataLoader):  # type: ignore[type-arg]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         for batch in super().__iter__():
-            yield {name: unpack_column(value, self._pin) for name, value in batch.items()}
+            yield unpack_batch(batch, self.streaming_dataset, self._pin)

@@ -13,6 +13,8 @@ few numpy operations however shuffled the order is. Two outputs:
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,9 +25,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streaming_lightning.dataset.cache import ShardCache, ShardRef
+from streaming_lightning.dataset.ranged import RangedReads
 from streaming_lightning.format.reader import ShardReader
 
 Chunk = tuple[NDArray[np.int64], NDArray[np.int64]]  # (global shard, index within shard)
+
+#: Samples read by range per round while shards download: after each round, shards whose
+#: download landed are read locally again.
+RANGED_STEP = 64
+#: Samples at the start of an iteration whose bytes the kernel is asked to read at once.
+ADVISED = 256
 
 
 class EpochReader:
@@ -36,8 +45,10 @@ class EpochReader:
         chunks: Iterator[Chunk],
         *,
         prefetch_threads: int,
+        ranged: RangedReads | None = None,
     ) -> None:
         self._cache = cache
+        self._ranged = ranged
         self._ref = ref
         self._chunks = chunks
         self._pool = (
@@ -45,6 +56,7 @@ class EpochReader:
             if prefetch_threads
             else None
         )
+        self.pid = os.getpid()  # caches, maps and locks are per process
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
         self._queued: list[Chunk] = []
@@ -52,6 +64,7 @@ class EpochReader:
         # they need no prefetch task (a shuffled chunk touches every shard: without this,
         # every chunk would queue a no-op task per shard).
         self._resident: set[int] = set()
+        self._advised = False
 
     # ------------------------------------------------------------------ plan and prefetch
 
@@ -89,7 +102,17 @@ class EpochReader:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._ranged is not None:
+            self._ranged.close()
         self._cache.release_all()
+
+    def _downloading(self, shard: int) -> bool:
+        """Whether the shard's prefetch is still running (its samples may come by range)."""
+        future = self._pending.get(shard)
+        if future is None or future.done() or self._ranged is None:
+            return False
+        ref = self._ref(shard)
+        return self._ranged.covers(ref, self._cache.reader(ref))
 
     # ------------------------------------------------------------------ decoding
 
@@ -111,6 +134,13 @@ class EpochReader:
             with self._lock:
                 self._cache.release(ref)
 
+    def make_local(self, shards: NDArray[np.int64]) -> None:
+        """Wait until every shard named is in the local cache (fetching it if its prefetch
+        has not), without reading from it."""
+        for shard in dict.fromkeys(shards.tolist()):
+            with self._open(shard):
+                pass
+
     def samples(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> list[Any]:
         """Decoded samples at (shard, index) pairs, in the given order."""
         out: list[Any] = [None] * len(shards)
@@ -127,22 +157,60 @@ class EpochReader:
         """Samples at (shard, index) pairs, decoded and yielded one at a time: for large or
         variable-size samples, where holding a batch of decoded samples costs more (memory,
         allocator churn) than the per-sample Python it would save. The shard being read is
-        leased until the next one is needed."""
-        current, decode, release = -1, None, None
-        try:
-            for shard, index in zip(shards.tolist(), within.tolist()):
-                if shard != current:
-                    if release is not None:
-                        release.__exit__(None, None, None)
-                    release = self._open(shard)
-                    reader = release.__enter__()
-                    decoder = getattr(reader, "sample_decoder", None)
-                    decode = decoder() if decoder is not None else reader.__getitem__
-                    current = shard
-                yield decode(index)  # type: ignore[misc]
-        finally:
-            if release is not None:
-                release.__exit__(None, None, None)
+        leased until the next one is needed.
+
+        While shards of the chunk are still downloading (a cold start), its samples come a
+        few at a time by byte range from the remote files (see ``ranged``) until the
+        downloads land."""
+        if self._ranged is not None:
+            done = 0
+            while done < len(shards):
+                part = slice(done, done + RANGED_STEP)
+                waiting = {s for s in dict.fromkeys(shards[part].tolist()) if self._downloading(s)}
+                if not waiting:
+                    break
+                yield from self._by_range(shards[part], within[part], waiting)
+                done += RANGED_STEP
+            shards, within = shards[done:], within[done:]
+        if not self._advised:
+            # The first samples of an iteration are the ones least likely to be in the page
+            # cache (a fresh job, a resume): ask for all of them at once so the disk reads
+            # overlap instead of queueing one by one. Later, data is either warm (advice
+            # would only cost ~2 us a sample) or streamed in order (kernel readahead).
+            self._advised = True
+            for _, shard, indices in _group_by_shard(shards[:ADVISED], within[:ADVISED]):
+                with self._open(shard) as reader:
+                    reader.will_need(indices)
+        # Runs of samples from one shard decode through a C-level map(): no per-sample
+        # Python beyond the decoder itself (the unshuffled case is one run per shard).
+        if not len(shards):
+            return
+        starts = [0, *(np.flatnonzero(shards[1:] != shards[:-1]) + 1).tolist(), len(shards)]
+        for begin, end in itertools.pairwise(starts):
+            with self._open(int(shards[begin])) as reader:
+                decoder = getattr(reader, "sample_decoder", None)
+                decode = decoder() if decoder is not None else reader.__getitem__
+                yield from map(decode, within[begin:end].tolist())
+
+    def _by_range(
+        self, shards: NDArray[np.int64], within: NDArray[np.int64], waiting: set[int]
+    ) -> list[Any]:
+        """Samples at (shard, index) pairs, those of ``waiting`` shards read by range."""
+        assert self._ranged is not None
+        remote = np.isin(shards, np.fromiter(waiting, np.int64, len(waiting)))
+        out: list[Any] = [None] * len(shards)
+        local = np.flatnonzero(~remote)
+        if len(local):
+            for position, sample in zip(local.tolist(), self.samples(shards[local], within[local])):
+                out[position] = sample
+        far = np.flatnonzero(remote).tolist()
+        wanted = []
+        for position in far:
+            ref = self._ref(int(shards[position]))
+            wanted.append((ref, self._cache.reader(ref), int(within[position])))
+        for position, (_, reader, _), data in zip(far, wanted, self._ranged.read(wanted)):
+            out[position] = reader.decode_sample(data)
+        return out
 
     def batch(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> dict[str, Any]:
         """The samples at (shard, index) pairs as one dict of stacked arrays (fixed-size

@@ -34,6 +34,7 @@ from streaming_lightning.dataset.batching import (
 from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
 from streaming_lightning.dataset.epoch_state import EpochState
 from streaming_lightning.dataset.plan import Dealing, EpochPlan, PlanSpec, RebasedPlan
+from streaming_lightning.dataset.ranged import RangedReads
 from streaming_lightning.dataset.reading import EpochReader
 from streaming_lightning.dataset.sample_space import EpochSpace, build_space, samples_per_stream
 from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, default_block_size
@@ -74,7 +75,14 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         batching_method: str = "random",
         allow_unsafe_types: bool = False,
         replication: int | None = None,
+        ranged_reads: bool = False,
     ) -> None:
+        """Arguments are mosaicml-streaming's, plus ``ranged_reads``: on a cold start, read
+        the samples the first batches need straight out of the remote shards by byte range
+        while the shards download (see :mod:`streaming_lightning.dataset.ranged`). Off by
+        default: it pays only where the store serves a range in about one round trip
+        whatever the object's size (S3, GCS, Azure, OCI do), and costs where it does not
+        (moto copies the whole object for each range)."""
         if streams is not None and (remote is not None or local is not None):
             raise ConfigError("Pass either streams= or remote=/local=, not both.")
         if sampling_method not in ("balanced", "fixed"):
@@ -138,6 +146,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         self.batching_method = batching_method
         self.replication = replication or 1
         self.allow_unsafe_types = allow_unsafe_types
+        self.ranged_reads = bool(ranged_reads)
         self.predownload = predownload
         self.cache_limit = parse_bytes(cache_limit) if cache_limit is not None else None
         if self.cache_limit is not None:
@@ -177,6 +186,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         per process and is made again there on first use."""
         state = self.__dict__.copy()
         state.update(_cache=None, _cache_pid=None)
+        state.pop("_plan_reader", None)
         return state
 
     # ------------------------------------------------------------------ facts
@@ -306,11 +316,32 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             ]
         return refs[shard]  # type: ignore[no-any-return]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        """Sample ``index`` of the dataset (0 <= index < size), fetching its shard if needed."""
+    def __getitem__(self, index: int) -> Any:
+        """Sample ``index`` of the dataset (negative counts from the end), fetching its shard
+        if needed. Goes through :meth:`get_item`, as in mosaicml-streaming, so a subclass may
+        override either method to transform samples — iteration yields the same values."""
         if not -self.num_samples <= index < self.num_samples:
             raise IndexError(f"Sample {index} out of range for {self.num_samples} samples.")
-        index %= self.num_samples
+        return self.get_item(index % self.num_samples)
+
+    def get_item(self, index: int) -> Any:
+        """The sample at ``index`` (0 <= index < size) as stored: a dict of column values.
+        Subclasses override this (or ``__getitem__``) to decode or augment; call ``super()``
+        for the stored sample."""
+        return self._stored_item(index)
+
+    @functools.cached_property
+    def transforms_samples(self) -> bool:
+        """Whether a subclass overrides ``__getitem__`` or ``get_item``: then every sample
+        goes through them (per sample), and the batch fast paths, which build batches
+        straight from stored bytes, are off."""
+        cls = type(self)
+        return (
+            cls.__getitem__ is not StreamingDataset.__getitem__
+            or cls.get_item is not StreamingDataset.get_item
+        )
+
+    def _stored_item(self, index: int) -> dict[str, Any]:
         starts = self.__dict__.get("_shard_starts")
         if starts is None:
             starts = self.__dict__["_shard_starts"] = self.shard_offsets[:-1].tolist()
@@ -323,9 +354,6 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             return cache.ensure(ref)[index - starts[shard]]
         finally:
             cache.release(ref)  # random access holds no lease between calls
-
-    def get_item(self, index: int) -> dict[str, Any]:
-        return self[index]
 
     def _epoch_reader(self) -> tuple[EpochReader, int]:
         """Start this worker's share of the next epoch: (reader over its chunks, the device
@@ -345,15 +373,27 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             max(1, max(ahead, 256) // device),
         )
         chunks = (self.locate(plan.ids(chunk)) for chunk in positions)
+        remote = any(stream.remote_root is not None for stream in self.streams)
         reader = EpochReader(
-            self._shard_cache(world), self._ref, chunks, prefetch_threads=4 if ahead else 0
+            self._shard_cache(world),
+            self._ref,
+            chunks,
+            prefetch_threads=4 if ahead else 0,
+            ranged=RangedReads(self.streams) if self.ranged_reads and remote and ahead else None,
         )
         return reader, device
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[Any]:
         reader, _ = self._epoch_reader()
         step = self._decode_batch_samples  # fixed by the streams: computed once
         try:
+            if self.transforms_samples:
+                # The subclass decides what a sample is; the reader still fetches ahead.
+                starts = self.shard_offsets
+                for shards, within in reader.chunks():
+                    for index in (starts[shards] + within).tolist():
+                        yield self[index]
+                return
             for shards, within in reader.chunks():
                 if not step:
                     yield from reader.stream(shards, within)
@@ -367,8 +407,11 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
     @property
     def batchable(self) -> bool:
         """Whether :meth:`iter_batches` can build batches straight from shard bytes: every
-        column of every stream is fixed-size and stacks (tokens, labels, fixed arrays)."""
-        return all(shard.batchable for stream in self.streams for shard in stream.shards[:1])
+        column of every stream is fixed-size and stacks (tokens, labels, fixed arrays), and
+        no subclass transforms samples."""
+        return not self.transforms_samples and all(
+            shard.batchable for stream in self.streams for shard in stream.shards[:1]
+        )
 
     def iter_batches(self) -> Iterator[dict[str, Any]]:
         """Like ``__iter__`` but yields this worker's device batches (``batch_size`` samples,
@@ -388,6 +431,43 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
                     yield reader.batch(shards[begin:end], within[begin:end])
         finally:
             reader.close()
+
+    @property
+    def reads_are_copies(self) -> bool:
+        """Whether a sample is its stored bytes as they are (raw ``bytes`` columns and
+        fixed-size numbers, no subclass transform). Then a worker has nothing to decode, and
+        handing a batch's bytes to the main process (pickled through a pipe, or through a
+        fresh shared-memory segment) costs more than reading them: a DataLoader's workers
+        send :meth:`iter_batch_plans` instead, and the main process reads them with
+        :meth:`read_samples` — one copy from the page cache, no shared memory."""
+        return not self.transforms_samples and all(
+            shard.decoding_is_copy for stream in self.streams for shard in stream.shards[:1]
+        )
+
+    def iter_batch_plans(self) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """This worker's device batches as (global shard, index within shard) arrays — the
+        same samples in the same order as :meth:`iter_batches` — each yielded once its shards
+        are in the local cache (fetched ahead, as ``__iter__`` does)."""
+        reader, device = self._epoch_reader()
+        try:
+            for shards, within in reader.chunks():
+                for begin in range(0, len(shards), device):
+                    end = begin + device
+                    reader.make_local(shards[begin:end])
+                    yield shards[begin:end], within[begin:end]
+        finally:
+            reader.close()
+
+    def read_samples(
+        self, shards: NDArray[np.int64], within: NDArray[np.int64]
+    ) -> list[dict[str, Any]]:
+        """The stored samples at (global shard, index within shard) pairs, in that order,
+        fetching any shard evicted since it was planned. No lease is held afterwards."""
+        reader = self.__dict__.get("_plan_reader")
+        if reader is None or reader.pid != os.getpid():
+            reader = EpochReader(self._shard_cache(), self._ref, iter(()), prefetch_threads=0)
+            self.__dict__["_plan_reader"] = reader
+        return reader.samples(shards, within)
 
     @functools.cached_property
     def _decode_batch_samples(self) -> int:

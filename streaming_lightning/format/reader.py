@@ -320,6 +320,29 @@ class ShardReader(ABC):
         """Whether ``get_rows``/``decode_batch`` can build whole batches (MDS, fixed-size)."""
         return False
 
+    def will_need(self, indices: np.ndarray) -> None:
+        """Hint that these samples are read soon (a cold page cache then reads them in
+        parallel); formats that cannot locate samples cheaply ignore it."""
+        return None
+
+    @property
+    def offset_table_bytes(self) -> int | None:
+        """Length of the offset table at the start of the stored data file when single
+        samples can be read out of the remote file by byte range (uncompressed formats with
+        one), else None; see :meth:`sample_spans`."""
+        return None
+
+    def sample_spans(self, table: bytes, indices: np.ndarray, where: str) -> np.ndarray:
+        """(k, 2) [start, stop) byte ranges of samples ``indices`` in the stored data file,
+        from its offset table ``table`` (read remotely: validated like a local one)."""
+        raise NotImplementedError(f"{type(self).__name__} has no byte-range sample reads")
+
+    @property
+    def decoding_is_copy(self) -> bool:
+        """Whether a sample's values are its stored bytes as they are (raw ``bytes`` and
+        fixed-size numbers): reading a sample is then a copy, with no decoding work."""
+        return False
+
     def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         """Decode several samples of this shard."""
         return [self.decode_sample(self.get_sample_data(int(i))) for i in indices]

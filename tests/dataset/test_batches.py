@@ -136,9 +136,7 @@ def _shm_bytes() -> int:
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
-def test_plans_read_in_main_process_equal_default_collate(
-    tmp_path: Path, num_workers: int
-) -> None:
+def test_plans_read_in_main_process_equal_default_collate(tmp_path: Path, num_workers: int) -> None:
     """bytes + numbers: workers send BatchPlans, the main process reads them — same batches as
     a per-sample DataLoader, and no shared memory carries the bytes."""
     root = _write_images(tmp_path / "img", 203, size=80_000)

@@ -259,8 +259,29 @@ class MDSReader(ShardReader):
                     fixed(after, _pread(fd, tail, stop - tail), sample)  # type: ignore[arg-type]
                 return sample
 
-            self._decoder = decode_one_variable
-            return decode_one_variable
+            if before or not var_coder.identity or len(after) != 1 or after[0][3] is None:
+                self._decoder = decode_one_variable
+                return decode_one_variable
+            # The common shape — raw bytes then one number (an encoded image and its label):
+            # the same reads with the per-sample Python cut to the minimum, since at ~100 KB
+            # a sample costs ~10 us and every microsecond of overhead shows.
+            label_name, label_unpack = after[0][0], after[0][3]
+            item, pread = offsets.item, os.pread
+            skip = head
+
+            def decode_bytes_and_number(idx: int) -> dict[str, Any]:
+                start, stop = item(idx), item(idx + 1)
+                if stop - start < large:
+                    return decode(idx)
+                length = stop - start - skip - tail
+                data = pread(fd, length, start + skip)
+                number = pread(fd, tail, stop - tail)
+                if len(data) != length or len(number) != tail:
+                    raise CorruptDataError(f"{where()}: the file shrank while being read.")
+                return {var_name: data, label_name: label_unpack(number)[0]}
+
+            self._decoder = decode_bytes_and_number
+            return decode_bytes_and_number
 
         self._decoder = decode
         return decode
@@ -278,6 +299,43 @@ class MDSReader(ShardReader):
     @property
     def fixed_size_samples(self) -> bool:
         return self._fixed_size is not None
+
+    def will_need(self, indices: np.ndarray) -> None:
+        mapped = self._map("data")
+        offsets = self._offsets
+        if mapped.fd is None or offsets is None or not hasattr(os, "posix_fadvise"):
+            return
+        idx = np.asarray(indices, np.int64)
+        idx = idx[(idx >= 0) & (idx < self.samples)]
+        starts, stops = offsets[idx].tolist(), offsets[idx + 1].tolist()
+        for start, stop in zip(starts, stops):
+            os.posix_fadvise(mapped.fd, start, stop - start, os.POSIX_FADV_WILLNEED)
+
+    @property
+    def offset_table_bytes(self) -> int | None:
+        _, zipped = self.files["data"]
+        return None if zipped is not None else 4 + 4 * (self.samples + 1)
+
+    def sample_spans(self, table: bytes, indices: np.ndarray, where: str) -> np.ndarray:
+        raw, _ = self.files["data"]
+        offsets = read_offset_table(table, len(table), where, self.samples, 0)
+        header_end = 4 + 4 * (self.samples + 1)
+        if offsets[0] < header_end or offsets[-1] != raw.bytes:
+            raise CorruptDataError(
+                f"{where}: offset table does not span the file (first {offsets[0]}, last "
+                f"{offsets[-1]}, index.json size {raw.bytes}); the shard is corrupt."
+            )
+        idx = np.asarray(indices, np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.samples):
+            raise IndexError(f"Sample indices out of range for a shard of {self.samples} samples.")
+        return np.stack([offsets[idx], offsets[idx + 1]], axis=1).astype(np.int64)
+
+    @property
+    def decoding_is_copy(self) -> bool:
+        return all(
+            coder.identity or size is not None
+            for coder, size in zip(self._coders, self.column_sizes)
+        )
 
     @property
     def batchable(self) -> bool:

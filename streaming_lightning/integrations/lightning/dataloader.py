@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.dataloader import _InfiniteConstantSampler
 
 from streaming_lightning.dataset import StreamingDataset, World, detect_world
-from streaming_lightning.dataset.batches import BatchesView, keep_packed, unpack_column
+from streaming_lightning.dataset.batches import BatchesView, keep_packed, unpack_batch
 from streaming_lightning.errors import ConfigError
 from streaming_lightning.integrations.lightning import state as positions
 
@@ -231,7 +231,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
             run.batches += 1
             if self._packed:
                 pin = self._pin_packed
-                batch = {name: unpack_column(value, pin) for name, value in batch.items()}
+                batch = unpack_batch(batch, self.streaming_dataset, pin)
             yield batch
         run.exhausted = True
 
