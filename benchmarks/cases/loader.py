@@ -13,7 +13,7 @@ from benchmarks import data
 from benchmarks.cases.iterate import PADDING_SLACK, Coverage, environment
 from benchmarks.harness import CaseSpec, Metric
 from benchmarks.libraries import READERS, get
-from benchmarks.measure import Clock, PeakMemory
+from benchmarks.measure import Clock, PeakMemory, touch
 
 SPEC = CaseSpec(
     name="loader",
@@ -43,6 +43,7 @@ def run(library: str, params: dict[str, Any]) -> dict[str, float]:
     with PeakMemory() as memory, Clock() as clock:
         loader = lib.loader(dataset, batch_size=params["batch"], num_workers=params["workers"])
         for batch in loader:
+            touch(batch)
             coverage.add(batch["label"])
         del loader
     coverage.check(slack=PADDING_SLACK)

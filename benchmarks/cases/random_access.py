@@ -14,7 +14,7 @@ from benchmarks import data
 from benchmarks.cases.iterate import environment
 from benchmarks.harness import CaseSpec, Metric
 from benchmarks.libraries import READERS, get
-from benchmarks.measure import Clock
+from benchmarks.measure import Clock, touch
 
 SPEC = CaseSpec(
     name="random_access",
@@ -39,6 +39,7 @@ def run(library: str, params: dict[str, Any]) -> dict[str, float]:
     with Clock() as clock:
         for index in indices:
             sample = lib.getitem(dataset, index)
+            touch(sample)
     if int(sample["label"]) != indices[-1]:
         raise AssertionError(f"{library}: dataset[{indices[-1]}] has label {sample['label']}")
     return {"samples_per_s": params["reads"] / clock.seconds}
