@@ -112,6 +112,14 @@ def unpack_column(value: Any, pin_memory: bool = False) -> Any:
     return value
 
 
+def _pack(samples: list[Any], shared: bool) -> Any:
+    """A batch of dict samples column by column; anything else (a subclass's tuples,
+    tensors...) through ``default_collate``, exactly as a DataLoader would."""
+    if all(type(sample) is dict for sample in samples):
+        return {name: pack_column([s[name] for s in samples], shared) for name in samples[0]}
+    return default_collate(samples)
+
+
 def unpack_batch(batch: Any, dataset: StreamingDataset, pin_memory: bool = False) -> Any:
     """Main-process side of a :class:`BatchesView` batch: ``default_collate``'s values, read
     here first when the worker sent a :class:`BatchPlan`."""
@@ -121,7 +129,20 @@ def unpack_batch(batch: Any, dataset: StreamingDataset, pin_memory: bool = False
             name: unpack_column(pack_column([s[name] for s in samples], False), pin_memory)
             for name in samples[0]
         }
-    return {name: unpack_column(value, pin_memory) for name, value in batch.items()}
+    if isinstance(batch, dict):
+        return {name: unpack_column(value, pin_memory) for name, value in batch.items()}
+    return _pinned(batch) if pin_memory and torch.cuda.is_available() else batch
+
+
+def _pinned(value: Any) -> Any:
+    """``default_collate`` output with every tensor in pinned memory."""
+    if isinstance(value, torch.Tensor):
+        return value.pin_memory()
+    if isinstance(value, dict):
+        return {key: _pinned(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_pinned(item) for item in value)  # type: ignore[call-arg]
+    return value
 
 
 class BatchesView(IterableDataset):  # type: ignore[type-arg]
@@ -154,15 +175,15 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
         size = self.dataset.batch_size
         assert size
         shared = get_worker_info() is not None
-        batch: list[dict[str, Any]] = []
+        batch: list[Any] = []
         for sample in self.dataset:
             batch.append(sample)
             if len(batch) == size:
-                packed = {name: pack_column([s[name] for s in batch], shared) for name in batch[0]}
+                packed = _pack(batch, shared)
                 batch = []  # let the samples go before the consumer holds the packed batch
                 yield packed
         if batch:  # only an unpadded tail (every rank's share is whole batches)
-            yield {name: pack_column([s[name] for s in batch], shared) for name in batch[0]}
+            yield _pack(batch, shared)
 
     def __len__(self) -> int:
         """Batches per rank and epoch (each rank's sample count is whole batches)."""

@@ -330,6 +330,13 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         for the stored sample."""
         return self._stored_item(index)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch this process is iterating (0 before any iteration). Subclasses seed
+        per-sample augmentation with it and the sample index, so a resumed run — any worker
+        count — augments every sample exactly as the uninterrupted run did."""
+        return int(self.__dict__.get("_iterating_epoch", 0))
+
     @functools.cached_property
     def transforms_samples(self) -> bool:
         """Whether a subclass overrides ``__getitem__`` or ``get_item``: then every sample
@@ -360,6 +367,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         batch size its chunks are whole multiples of)."""
         world = detect_world()
         epoch, _ = self._state.begin(world.worker)
+        self.__dict__["_iterating_epoch"] = epoch
         plan, start = self._epoch_plan(epoch, world)
         dp_rank, dp_world = self._data_parallel(world)
         device = plan.global_batch // dp_world

@@ -218,4 +218,10 @@ def test_subclass_transforms_apply_everywhere(tmp_path: Path, num_workers: int) 
     assert "id2" in batched[0] and "id" not in batched[0]
     tagged = _Tagged(**kwargs)
     assert tagged[5] == ("tag", 5)
+    # Non-dict samples are collated as a DataLoader would (default_collate in the worker).
+    per_sample = list(DataLoader(_Tagged(**kwargs), 8, num_workers=num_workers))
+    batched = list(BatchesLoader(_Tagged(**kwargs), num_workers=num_workers))
+    assert len(batched) == len(per_sample)
+    for a, b in zip(batched, per_sample):
+        assert a[0] == b[0] and torch.equal(a[1], b[1])
     assert sorted(t[1] for t in tagged) == sorted(s["id"] for s in StreamingDataset(**kwargs))

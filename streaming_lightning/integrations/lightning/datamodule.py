@@ -53,9 +53,15 @@ def _as_dict(config: Any, split: str) -> dict[str, Any]:
     )
 
 
-def build_dataset(config: DatasetConfig, batch_size: int, split: str) -> StreamingDataset:
-    """A StreamingDataset from a config (a ready dataset is returned as it is). A config's own
-    ``batch_size`` overrides the module's for that split."""
+def build_dataset(
+    config: DatasetConfig,
+    batch_size: int,
+    split: str,
+    dataset_class: type[StreamingDataset] = StreamingDataset,
+) -> StreamingDataset:
+    """A ``dataset_class`` (a StreamingDataset subclass, e.g. a recipe's) from a config (a
+    ready dataset is returned as it is). A config's own ``batch_size`` overrides the module's
+    for that split."""
     if isinstance(config, StreamingDataset):
         return config
     kwargs = _as_dict(config, split)
@@ -66,7 +72,7 @@ def build_dataset(config: DatasetConfig, batch_size: int, split: str) -> Streami
             for stream in kwargs["streams"]
         ]
     try:
-        return StreamingDataset(**kwargs)
+        return dataset_class(**kwargs)
     except TypeError as error:
         raise ConfigError(f"Invalid {split} dataset config {sorted(kwargs)}: {error}") from None
 
@@ -74,8 +80,8 @@ def build_dataset(config: DatasetConfig, batch_size: int, split: str) -> Streami
 class StreamingDataModule(pl.LightningDataModule):
     """Train/val/test/predict StreamingDatasets and their loaders, resumable mid-epoch.
 
-    Each split is a StreamingDataset, or a dict / OmegaConf config of its arguments (``streams``
-    may be a list of Stream argument dicts). Loader arguments apply to every split;
+    Each split is a StreamingDataset, or a dict / OmegaConf config of the arguments of
+    ``dataset_class`` (``streams`` may be a list of Stream argument dicts). Loader arguments apply to every split;
     ``loader_kwargs`` passes any other DataLoader argument (``multiprocessing_context``,
     ``timeout``, ``worker_init_fn`` ...).
     """
@@ -94,8 +100,14 @@ class StreamingDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
         prefetch_factor: int | None = None,
         loader_kwargs: Mapping[str, Any] | None = None,
+        dataset_class: type[StreamingDataset] = StreamingDataset,
     ) -> None:
         super().__init__()
+        if not (isinstance(dataset_class, type) and issubclass(dataset_class, StreamingDataset)):
+            raise ConfigError(
+                f"dataset_class must be StreamingDataset or a subclass, got {dataset_class!r}."
+            )
+        self.dataset_class = dataset_class
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if persistent_workers and num_workers == 0:
@@ -189,7 +201,7 @@ class StreamingDataModule(pl.LightningDataModule):
                 if required:
                     raise ConfigError(f"StreamingDataModule has no {split} dataset configured.")
                 return None
-            self.datasets[split] = build_dataset(config, self.batch_size, split)
+            self.datasets[split] = build_dataset(config, self.batch_size, split, self.dataset_class)
         return self.datasets[split]
 
     def _loader(self, split: str) -> StreamingDataLoader:

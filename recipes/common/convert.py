@@ -1,0 +1,205 @@
+"""Converting a raw dataset to MDS: the part every recipe shares.
+
+A recipe lists its input as *tasks* (one per raw file, or per group of small files), in the
+order samples should have, and gives a function that turns one task into samples. This module
+runs the tasks — in parallel processes when ``--workers`` > 1 — each into its own sub-dataset
+``<out>/<split>/part-NNNNN``, then merges the parts' indexes into ``<out>/<split>/index.json``.
+
+Why parts, not one writer: processes never share a writer, the merged dataset's sample order is
+the task order whatever the worker count, and a crashed conversion resumes — a part with an
+``index.json`` is finished and skipped on the next run, a part without one is redone. A
+finished split (merged index present) is kept as it is — never overwritten without
+``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from tqdm import tqdm
+
+from streaming_lightning import MDSWriter, merge_index
+from streaming_lightning.errors import ConfigError
+from streaming_lightning.format.index import INDEX_BASENAME
+from streaming_lightning.storage.registry import is_remote
+from streaming_lightning.storage.transfer import object_exists
+from streaming_lightning.storage.uploader import join_url
+
+Sample = dict[str, Any]
+#: Turns one task (a raw file, or a group of them) into samples, in order.
+Encoder = Callable[[Any], Iterable[Sample]]
+
+
+@dataclass
+class WriteOptions:
+    """How converted shards are written (the ``convert`` command's shared flags)."""
+
+    out: str
+    compression: str | None = None
+    hashes: list[str] = field(default_factory=list)
+    size_limit: str = "64mb"
+    workers: int = 1
+    force: bool = False
+    progress: bool = True
+
+
+def add_write_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every recipe's ``convert`` takes (besides its own ``--in``)."""
+    parser.add_argument("--out", required=True, help="output directory or remote URL")
+    parser.add_argument(
+        "--compression", default=None, help="shard compression, e.g. zstd, zstd:7, gz, br, sn"
+    )
+    parser.add_argument(
+        "--hashes", default="", help="comma-separated digests stored per shard, e.g. sha1,xxh64"
+    )
+    parser.add_argument("--size-limit", default="64mb", help="shard size limit (default 64mb)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes converting input files at once"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace a finished conversion at --out"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def write_options(args: argparse.Namespace) -> WriteOptions:
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}.")
+    return WriteOptions(
+        out=args.out,
+        compression=args.compression,
+        hashes=[h for h in args.hashes.split(",") if h],
+        size_limit=args.size_limit,
+        workers=args.workers,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One task's conversion, run in a worker process (picklable)."""
+
+    index: int
+    task: Any
+    out: str
+    columns: dict[str, str]
+    encode: Encoder
+    compression: str | None
+    hashes: tuple[str, ...]
+    size_limit: str
+
+    def run(self) -> int:
+        count = 0
+        with MDSWriter(
+            out=self.out,
+            columns=self.columns,
+            compression=self.compression,
+            hashes=list(self.hashes),
+            size_limit=self.size_limit,
+            exist_ok=True,  # a part without index.json is an interrupted attempt: redo it
+            max_workers=1,
+        ) as writer:
+            for sample in self.encode(self.task):
+                writer.write(sample)
+                count += 1
+        return count
+
+
+def _run_part(part: _Part) -> tuple[int, int]:
+    return part.index, part.run()
+
+
+def _exists(location: str) -> bool:
+    if is_remote(location):
+        return object_exists(location)
+    return os.path.exists(location)
+
+
+def convert_split(
+    tasks: Sequence[Any],
+    encode: Encoder,
+    columns: dict[str, str],
+    options: WriteOptions,
+    split: str | None = None,
+    unit: str = "file",
+) -> str:
+    """Convert ``tasks`` (in order) into the MDS dataset ``<out>/<split>``; returns its root.
+
+    ``encode`` must be a module-level function (it runs in worker processes).
+    """
+    if not tasks:
+        raise ConfigError(f"Nothing to convert for split {split or '(none)'}: no input {unit}s.")
+    root = join_url(options.out, split) if split else options.out
+    index = join_url(root, INDEX_BASENAME)
+    if _exists(index):
+        if not options.force:
+            # Finished earlier (a rerun after a crash in a later split, or by mistake): kept.
+            print(f"{root}: already converted, kept (pass --force to redo it)", file=sys.stderr)
+            return index
+        _remove(root)
+    width = max(5, len(str(len(tasks) - 1)))
+    parts = [
+        _Part(
+            index=i,
+            task=task,
+            out=join_url(root, f"part-{i:0{width}d}"),
+            columns=columns,
+            encode=encode,
+            compression=options.compression,
+            hashes=tuple(options.hashes),
+            size_limit=options.size_limit,
+        )
+        for i, task in enumerate(tasks)
+    ]
+    rewrite = options.force and is_remote(root)  # a remote output cannot be cleared first
+    todo = [p for p in parts if rewrite or not _exists(join_url(p.out, INDEX_BASENAME))]
+    bar = tqdm(
+        total=len(parts),
+        initial=len(parts) - len(todo),
+        desc=f"convert {split or 'dataset'}",
+        unit=f" {unit}",
+        disable=not options.progress,
+    )
+    samples = 0
+    try:
+        for _, count in _execute(todo, options.workers):
+            samples += count
+            bar.update(1)
+            bar.set_postfix(samples=samples)
+    finally:
+        bar.close()
+    # Only this run's parts: a remote root may still hold parts of an older, longer run.
+    return merge_index([join_url(part.out, INDEX_BASENAME) for part in parts], root)
+
+
+def _execute(parts: list[_Part], workers: int) -> Iterator[tuple[int, int]]:
+    if workers == 1 or len(parts) <= 1:
+        for part in parts:
+            yield _run_part(part)
+        return
+    # spawn: workers start clean (no inherited threads or open writers from the parent).
+    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_run_part, part) for part in parts]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()  # finished parts stay: the next run resumes after them
+            raise
+
+
+def _remove(root: str) -> None:
+    """Clear a local output before ``--force`` rewrites it; a remote one is overwritten in
+    place (its parts are rewritten and its index replaced last)."""
+    if not is_remote(root) and os.path.isdir(root):
+        shutil.rmtree(root)

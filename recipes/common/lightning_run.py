@@ -1,0 +1,130 @@
+"""Training a recipe with Lightning: its model in a LightningModule, its datasets in a
+StreamingDataModule, checkpoints every N steps, and auto-resume from the last one.
+
+Multi-GPU and multi-node runs use Lightning's own launcher (``trainer.devices``,
+``trainer.num_nodes``, ``trainer.strategy``; or ``torchrun``, which Lightning detects).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig
+
+from recipes.common.config import dataset_kwargs
+from recipes.common.task import Task
+from streaming_lightning.integrations.lightning import StreamingDataModule
+
+LAST = "last.ckpt"
+
+
+def build_optimizer(
+    parameters: Any, config: DictConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The optimizer and a per-step schedule: linear warmup, then cosine decay to 0."""
+    opt = config.optimizer
+    if opt.name == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(
+            parameters, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay
+        )
+    else:
+        optimizer = torch.optim.AdamW(parameters, lr=opt.lr, weight_decay=opt.weight_decay)
+    warmup, total = int(opt.warmup_steps), max(1, int(total_steps))
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if not warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class RecipeModule(pl.LightningModule):
+    """A recipe's model and loss as a LightningModule."""
+
+    def __init__(self, task: Task, config: DictConfig) -> None:
+        super().__init__()
+        self.task = task
+        self.config = config
+        self.model = task.build_model(config.model)
+
+    def forward(self, *args: Any) -> Any:
+        return self.model(*args)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss, metrics = self.task.loss(self.model, batch)
+        self.log("train/loss", loss, prog_bar=True)
+        for name, value in metrics.items():
+            self.log(f"train/{name}", value)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        loss, metrics = self.task.loss(self.model, batch)
+        self.log("eval/loss", loss, prog_bar=True, sync_dist=True)
+        for name, value in metrics.items():
+            self.log(f"eval/{name}", value, sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        total = self.trainer.estimated_stepping_batches  # the data module keeps the position
+        optimizer, schedule = build_optimizer(self.model.parameters(), self.config, int(total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def build_datamodule(config: DictConfig, task: Task) -> StreamingDataModule:
+    data = config.data
+    return StreamingDataModule(
+        train=dataset_kwargs(config, data.train_split),
+        val=dataset_kwargs(config, data.eval_split) | {"shuffle": False}
+        if data.eval_split
+        else None,
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        persistent_workers=False,
+        dataset_class=task.dataset_class,
+    )
+
+
+def resume_path(config: DictConfig) -> str | None:
+    last = os.path.join(config.checkpoint.dir, LAST)
+    return last if config.checkpoint.resume and os.path.exists(last) else None
+
+
+def train(config: DictConfig, task: Task) -> pl.Trainer:
+    pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    t = config.trainer
+    checkpoints = ModelCheckpoint(
+        dirpath=config.checkpoint.dir,
+        filename="step-{step}",
+        every_n_train_steps=config.checkpoint.every_n_steps,
+        save_last=True,
+        save_top_k=1,
+    )
+    trainer = pl.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        precision=t.precision,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress_bar,
+        callbacks=[checkpoints],
+        logger=CSVLogger(os.path.join(config.checkpoint.dir, "logs"), name=config.run_name),
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(
+        RecipeModule(task, config),
+        datamodule=build_datamodule(config, task),
+        ckpt_path=resume_path(config),
+    )
+    return trainer
