@@ -18,7 +18,7 @@ install: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -U pip
-	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,test]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,recipes,test]'
 	@touch $@
 
 # Azurite (Azure Blob emulator) for the storage tests, installed into the venv, not the repo.
@@ -35,7 +35,7 @@ $(COMPAT)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) -U pip
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(COMPAT_PINS)
-	$(COMPAT)/bin/pip install $(PIP_FLAGS) torch==2.7.0 -e '.[test]'
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) torch==2.7.0 -e '.[recipes,test]'
 	@touch $@
 
 lint: install
