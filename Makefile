@@ -53,7 +53,7 @@ test-compat: compat-venv
 test: lint test-main test-compat
 
 demo: install
-	$(VENV)/bin/python -m streaming_lightning.demo
+	$(VENV)/bin/python -m recipes.demo
 
 bench: compat-venv  # every case, every library; then docs/benchmarks.md from the results
 	$(COMPAT)/bin/python -m benchmarks

@@ -23,7 +23,7 @@ def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     stripes = np.sin((x * np.cos(angle) + y * np.sin(angle)) * 0.8)
     hue = np.stack([np.sin(labels * 0.9), np.sin(labels * 1.7 + 1), np.sin(labels * 2.3 + 2)], 1)
     base = 128 + 60 * stripes[..., None] * hue[:, None, None, :]
-    noisy = base + rng.normal(0, 25, (n, 32, 32, 3))
+    noisy = base + rng.normal(0, 90, (n, 32, 32, 3))
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 

@@ -8,6 +8,7 @@ Multi-GPU and multi-node runs use Lightning's own launcher (``trainer.devices``,
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,11 +28,18 @@ LAST = "last.ckpt"
 class RecipeModule(pl.LightningModule):
     """A recipe's model and loss as a LightningModule."""
 
-    def __init__(self, task: Task, config: DictConfig) -> None:
+    def __init__(self, task: Task, config: DictConfig, started: float | None = None) -> None:
         super().__init__()
         self.task = task
         self.config = config
         self.model = task.build_model(config.model)
+        self._started = started  # monotonic time the run began: logs time to first batch
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._started is not None:
+            # Startup cost a user waits through, resume included (model, data, restore).
+            self.log("time_to_first_batch_s", time.monotonic() - self._started)
+            self._started = None
 
     def forward(self, *args: Any) -> Any:
         return self.model(*args)
@@ -75,11 +83,12 @@ def resume_path(config: DictConfig) -> str | None:
 
 
 def train(config: DictConfig, task: Task) -> pl.Trainer:
+    started = time.monotonic()
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     t = config.trainer
     checkpoints = ModelCheckpoint(
         dirpath=config.checkpoint.dir,
-        filename="step-{step}",
+        filename="{step}",
         every_n_train_steps=config.checkpoint.every_n_steps,
         save_last=True,
         save_top_k=1,
@@ -97,9 +106,10 @@ def train(config: DictConfig, task: Task) -> pl.Trainer:
         callbacks=[checkpoints],
         logger=CSVLogger(os.path.join(config.checkpoint.dir, "logs"), name=config.run_name),
         num_sanity_val_steps=0,
+        limit_val_batches=1.0 if config.data.eval_split else 0,
     )
     trainer.fit(
-        RecipeModule(task, config),
+        RecipeModule(task, config, started),
         datamodule=build_datamodule(config, task),
         ckpt_path=resume_path(config),
     )
