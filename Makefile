@@ -39,8 +39,8 @@ $(COMPAT)/.stamp: pyproject.toml
 	@touch $@
 
 lint: install
-	$(VENV)/bin/ruff check streaming_lightning recipes tests benchmarks
-	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks
+	$(VENV)/bin/ruff check streaming_lightning recipes tests benchmarks train.py
+	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks train.py
 	$(VENV)/bin/mypy
 
 test-main: install azurite
