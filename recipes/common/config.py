@@ -117,6 +117,10 @@ def load_config(path: str, overrides: list[str]) -> tuple[DictConfig, Task]:
         raise ConfigError(f"No config file {path}.") from None
     except OmegaConfBaseException as err:
         raise ConfigError(f"{path}: {err}") from None
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(
+            f"{path}: the config must be a mapping of sections (recipe:, data:, ...)."
+        )
     recipe = raw.get("recipe")
     if not isinstance(recipe, str):
         raise ConfigError(f"{path}: set recipe: to one of the recipes (cifar10, c4, ...).")
@@ -203,18 +207,20 @@ def dataset_kwargs(config: DictConfig, split: str | None) -> dict[str, Any]:
         "batch_size": data.batch_size,
     }
     if data.streams:
-        kwargs["streams"] = [
-            {
-                key: value
-                for key, value in OmegaConf.to_container(stream).items()
-                if value is not None
-            }  # type: ignore[union-attr]
-            | ({"split": split} if stream.split is None and split else {})
-            for stream in data.streams
-        ]
+        kwargs["streams"] = [_stream_kwargs(stream, split) for stream in data.streams]
     else:
         kwargs.update(remote=data.remote, local=data.local, split=split)
     options = OmegaConf.to_container(data.options, resolve=True)
     assert isinstance(options, dict)
-    kwargs.update(options)
+    kwargs.update({str(key): value for key, value in options.items()})
+    return kwargs
+
+
+def _stream_kwargs(stream: DictConfig, split: str | None) -> dict[str, Any]:
+    """One mixture stream's Stream arguments; a stream without its own split takes the run's."""
+    values = OmegaConf.to_container(stream, resolve=True)
+    assert isinstance(values, dict)
+    kwargs = {str(key): value for key, value in values.items() if value is not None}
+    if stream.split is None and split:
+        kwargs["split"] = split
     return kwargs
