@@ -61,3 +61,25 @@ def test_s3_ls_inspect_download_merge(
     )
     assert [s["x"] for s in LocalDataset(str(tmp_path / "local"))] == list(range(30)) * 2
     assert main(["inspect", f"s3://{bucket}/missing"]) == 2
+
+
+def test_console_script_lists_every_command() -> None:
+    script = Path(sys.executable).with_name("streaming-lightning")
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    for command in ("inspect", "ls", "download", "merge-index", "convert", "verify", "cache"):
+        assert command in proc.stdout
+    assert "simulate" in proc.stdout and "examples:" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "command", ["inspect", "ls", "download", "merge-index", "verify", "simulate", "convert"]
+)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: streaming-lightning {command}" in capsys.readouterr().out
+    for action in ("ls", "clean"):
+        with pytest.raises(SystemExit):
+            main(["cache", action, "--help"])
+        assert "--root" in capsys.readouterr().out
