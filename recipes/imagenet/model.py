@@ -15,24 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-class BasicBlock(nn.Module):
-    def __init__(self, inputs: int, outputs: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(outputs)
-        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(outputs)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or inputs != outputs:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return torch.relu(out + self.shortcut(x))
+from recipes.common.resnet import residual_stages
 
 
 class ResNet(nn.Module):
@@ -48,15 +31,8 @@ class ResNet(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(3, 2, 1),
         )
-        layers: list[nn.Module] = []
-        inputs = width
-        for stage, count in enumerate(blocks):
-            outputs = width * 2**stage
-            for block in range(count):
-                layers.append(BasicBlock(inputs, outputs, 2 if stage and not block else 1))
-                inputs = outputs
-        self.stages = nn.Sequential(*layers)
-        self.head = nn.Linear(inputs, num_classes)
+        self.stages, channels = residual_stages(width, blocks)
+        self.head = nn.Linear(channels, num_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):  # torchvision's initialisation for ResNets
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
