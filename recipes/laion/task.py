@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional
 
+from recipes.common.contrastive import symmetric_infonce
 from recipes.common.task import Task
 from recipes.laion.dataset import VOCAB, StreamingLAION
 from recipes.laion.model import CLIP
@@ -57,13 +57,7 @@ def build_model(config: Any) -> nn.Module:
 
 
 def loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    logits = model(batch["image"], batch["tokens"])  # image i vs caption j
-    targets = torch.arange(len(logits), device=logits.device)
-    symmetric = (
-        functional.cross_entropy(logits, targets) + functional.cross_entropy(logits.T, targets)
-    ) / 2
-    accuracy = (logits.argmax(dim=1) == targets).float().mean()  # image → text, top-1
-    return symmetric, {"accuracy": accuracy}
+    return symmetric_infonce(model(batch["image"], batch["tokens"]))  # image i vs caption j
 
 
 TASK = Task(

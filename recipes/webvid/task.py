@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional
 
+from recipes.common.contrastive import symmetric_infonce
 from recipes.common.task import Task
 from recipes.webvid.dataset import StreamingWebVid
 from recipes.webvid.model import VideoTextModel
@@ -42,13 +42,7 @@ def build_model(config: Any) -> nn.Module:
 
 
 def loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    logits = model(batch["frames"], batch["tokens"])
-    target = torch.arange(len(logits), device=logits.device)
-    value = (
-        functional.cross_entropy(logits, target) + functional.cross_entropy(logits.T, target)
-    ) / 2
-    accuracy = (logits.argmax(dim=1) == target).float().mean()  # video → text top-1
-    return value, {"accuracy": accuracy}
+    return symmetric_infonce(model(batch["frames"], batch["tokens"]))  # clip i vs caption j
 
 
 TASK = Task(

@@ -187,6 +187,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         state = self.__dict__.copy()
         state.update(_cache=None, _cache_pid=None)
         state.pop("_plan_reader", None)
+        state.pop("_readers", None)
         return state
 
     # ------------------------------------------------------------------ facts
@@ -355,6 +356,17 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         shard = bisect.bisect_right(starts, index) - 1
         while self.shard_sizes[shard] == 0:  # empty shards share their successor's start
             shard += 1
+        if self.cache_limit is None:
+            # Nothing is ever evicted: a shard whose decoder this process already built (it
+            # exists only while the shard is open here) is read without lease bookkeeping.
+            readers = self.__dict__.get("_readers")
+            if readers is None:
+                readers = self.__dict__["_readers"] = [
+                    reader for stream in self.streams for reader in stream.shards
+                ]
+            decode = getattr(readers[shard], "_decoder", None)
+            if decode is not None:
+                return decode(index - starts[shard])  # type: ignore[no-any-return]
         cache = self._shard_cache()
         ref = self._ref(shard)
         try:

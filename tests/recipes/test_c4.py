@@ -22,6 +22,7 @@ from recipes.c4.tokenizer import ByteTokenizer, load, token_dtype
 from recipes.common.convert import WriteOptions
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
+from tests.recipes.helpers import check_trains_and_resumes, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ_LEN = 64
@@ -214,37 +215,8 @@ def test_model_is_causal_and_loss_is_next_token_cross_entropy() -> None:
         TASK.build_model(ModelConfig(vocab_size=100))(ids)
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "train.py", "yamls/c4.yaml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_train_py_trains_checkpoints_and_resumes(raw: str, tmp_path: Path) -> None:
     convert(raw, _options(tmp_path / "mds", compression="zstd"), "tokens", seq_len=32)
-    common = [
-        f"data.remote={tmp_path / 'mds'}",
-        f"data.local={tmp_path / 'cache'}",
-        "data.batch_size=8",
-        "data.num_workers=1",
-        f"checkpoint.dir={tmp_path / 'ckpt'}",
-        "checkpoint.every_n_steps=2",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
-        "model.seq_len=32",
-        "model.d_model=32",
-        "model.n_layers=1",
-    ]
-    first = _train([*common, "trainer.max_steps=4"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 4
-    second = _train([*common, "trainer.max_steps=6"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 6
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    model = ["model.seq_len=32", "model.d_model=32", "model.n_layers=1"]
+    args = [*train_args(tmp_path / "mds", tmp_path, batch_size=8), *model]
+    check_trains_and_resumes("yamls/c4.yaml", args, tmp_path)

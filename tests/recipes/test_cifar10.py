@@ -18,6 +18,7 @@ from recipes.cifar10.fixtures import write_raw
 from recipes.common.convert import WriteOptions
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
+from tests.recipes.helpers import check_trains_and_resumes, run_train, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,38 +123,13 @@ def test_augmentation_is_seeded_by_epoch_and_index(raw: str, tmp_path: Path) -> 
 
 
 def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "train.py", "yamls/cifar10.yaml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_train("yamls/cifar10.yaml", args)
 
 
 def test_train_py_trains_checkpoints_and_resumes(raw: str, tmp_path: Path) -> None:
     convert(raw, WriteOptions(out=str(tmp_path / "mds"), compression="zstd", progress=False))
-    common = [
-        f"data.remote={tmp_path / 'mds'}",
-        f"data.local={tmp_path / 'cache'}",
-        "data.batch_size=16",
-        "data.num_workers=1",
-        f"checkpoint.dir={tmp_path / 'ckpt'}",
-        "checkpoint.every_n_steps=3",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
-        "model.width=8",
-    ]
-    first = _train([*common, "trainer.max_steps=6"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert (tmp_path / "ckpt" / "last.ckpt").exists()
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 6
-    second = _train([*common, "trainer.max_steps=9"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 9
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    args = [*train_args(tmp_path / "mds", tmp_path, batch_size=16), "model.width=8"]
+    check_trains_and_resumes("yamls/cifar10.yaml", args, tmp_path)
 
 
 def test_train_py_config_errors_are_clear() -> None:
@@ -165,3 +141,17 @@ def test_train_py_config_errors_are_clear() -> None:
     assert "Traceback" not in missing.stderr
     bad = _train(["data.remote=/x", "trainer.kind=keras"])
     assert bad.returncode == 2 and "lightning" in bad.stderr
+
+
+def test_train_py_runs_ddp_through_lightnings_launcher(raw: str, tmp_path: Path) -> None:
+    """trainer.devices=2 on CPU: Lightning starts the second process (no launcher of ours),
+    each rank reads its half of every global batch, and the run checkpoints and resumes."""
+    convert(raw, WriteOptions(out=str(tmp_path / "mds"), progress=False))
+    args = [
+        *train_args(tmp_path / "mds", tmp_path, batch_size=8),
+        "model.width=4",
+        "data.num_workers=0",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+    ]
+    check_trains_and_resumes("yamls/cifar10.yaml", args, tmp_path, first=2, second=4)

@@ -34,6 +34,7 @@ from recipes.imagenet.transforms import (
 )
 from streaming_lightning import LocalDataset
 from streaming_lightning.errors import ConfigError
+from tests.recipes.helpers import check_trains_and_resumes, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,42 +237,18 @@ def test_dataset_augments_by_epoch_and_index(mds: str) -> None:
 # ------------------------------------------------------------------------------- train.py
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "train.py", "yamls/imagenet.yaml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_train_py_trains_checkpoints_and_resumes(mds: str, tmp_path: Path) -> None:
-    common = [
-        f"data.remote={mds}",
-        f"data.local={tmp_path / 'cache'}",
-        "data.batch_size=8",
-        "data.num_workers=1",
+    args = [
+        *train_args(mds, tmp_path, batch_size=8),
         "data.options.crop_size=32",
-        f"checkpoint.dir={tmp_path / 'ckpt'}",
-        "checkpoint.every_n_steps=2",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
         "trainer.precision=32-true",
         "model.num_classes=3",
         "model.width=8",
         "model.blocks=[1,1,1,1]",
         "optimizer.warmup_steps=2",
     ]
-    first = _train([*common, "trainer.max_steps=4"])
-    assert first.returncode == 0, first.stderr[-3000:]
+    check_trains_and_resumes("yamls/imagenet.yaml", args, tmp_path)
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 4
-    second = _train([*common, "trainer.max_steps=6"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 6
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
     assert math.isfinite(float(state["state_dict"]["model.head.bias"].sum()))
 
 

@@ -26,6 +26,7 @@ from recipes.laion.fixtures import write_raw
 from recipes.laion.task import ModelConfig, build_model, loss
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError, UnsafePathError
+from tests.recipes.helpers import check_trains_and_resumes, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -244,38 +245,12 @@ def test_model_loss_is_symmetric_infonce() -> None:
     assert metrics["accuracy"].item() == pytest.approx(2 / 3)  # image 0 picks caption 1
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "train.py", "yamls/laion.yaml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_train_py_trains_checkpoints_and_resumes(mds: str, tmp_path: Path) -> None:
-    common = [
-        f"data.remote={mds}",
-        f"data.local={tmp_path / 'cache'}",
-        "data.batch_size=4",
-        "data.num_workers=1",
+    args = [
+        *train_args(mds, tmp_path, batch_size=4),
         "data.eval_split=null",
         "data.options.image_size=32",
-        f"checkpoint.dir={tmp_path / 'ckpt'}",
-        "checkpoint.every_n_steps=2",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
         "model.width=4",
         "model.text_width=16",
     ]
-    first = _train([*common, "trainer.max_steps=4"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert (tmp_path / "ckpt" / "last.ckpt").exists()
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 4
-    second = _train([*common, "trainer.max_steps=6"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 6
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    check_trains_and_resumes("yamls/laion.yaml", args, tmp_path)

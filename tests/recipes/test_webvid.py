@@ -22,6 +22,7 @@ from recipes.webvid.fixtures import RawWebVid, write_raw
 from recipes.webvid.video import decode_frames, frame_indices, square
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError, CorruptDataError
+from tests.recipes.helpers import check_trains_and_resumes, train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,39 +201,14 @@ def test_dataset_decodes_augments_deterministically_and_tokenizes(raw: RawWebVid
     assert torch.equal(plain[0]["frames"], to_tensor(decode_frames(video, 4, 16)))
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "train.py", "yamls/webvid.yaml", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_train_py_trains_checkpoints_and_resumes(mds: str, tmp_path: Path) -> None:
-    common = [
-        f"data.remote={mds}",
-        f"data.local={tmp_path / 'cache'}",
-        "data.batch_size=2",  # 3 steps an epoch: step 4 is mid-epoch
-        "data.num_workers=1",
+    args = [
+        *train_args(mds, tmp_path, batch_size=2),  # 3 steps an epoch: step 4 is mid-epoch
         "data.eval_split=null",
         "data.options.num_frames=3",
         "data.options.frame_size=16",
-        f"checkpoint.dir={tmp_path / 'ckpt'}",
-        "checkpoint.every_n_steps=2",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
         "model.width=4",
         "model.embed_dim=8",
         "model.text_width=8",
     ]
-    first = _train([*common, "trainer.max_steps=4"])
-    assert first.returncode == 0, first.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 4
-    second = _train([*common, "trainer.max_steps=6"])
-    assert second.returncode == 0, second.stderr[-3000:]
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["global_step"] == 6
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    check_trains_and_resumes("yamls/webvid.yaml", args, tmp_path)

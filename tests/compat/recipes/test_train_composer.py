@@ -60,3 +60,45 @@ def test_composer_trainer_checkpoints_and_autoresumes(tmp_path: Path) -> None:
     # The rerun continued after batch 4 (a fresh start would train batches 1-6 again).
     logged = second.stdout + second.stderr
     assert "[batch=5/6]" in logged and "[batch=1/6]" not in logged, logged[-2000:]
+
+
+def test_composer_counts_tokens_for_c4(tmp_path: Path) -> None:
+    """A language recipe under Composer: its timestamp counts tokens (token_column)."""
+    require_peer("composer")
+    from recipes.c4.convert import convert as convert_c4
+    from recipes.c4.fixtures import write_raw as write_c4
+
+    raw = write_c4(str(tmp_path / "raw"), files=2, docs_per_file=40)
+    convert_c4(raw, WriteOptions(out=str(tmp_path / "mds"), progress=False), "tokens", seq_len=32)
+    args = [
+        f"data.remote={tmp_path / 'mds'}",
+        f"data.local={tmp_path / 'cache'}",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "data.eval_split=null",
+        f"checkpoint.dir={tmp_path / 'ckpt'}",
+        "checkpoint.every_n_steps=2",
+        "trainer.progress_bar=false",
+        "trainer.accelerator=cpu",
+        "model.seq_len=32",
+        "model.d_model=32",
+        "model.n_layers=1",
+        "run_name=c4-composer",
+        "trainer.max_steps=3",
+    ]
+    done = subprocess.run(
+        [sys.executable, "train.py", "yamls/c4.yaml", "trainer.kind=composer", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    state = torch.load(
+        tmp_path / "ckpt" / "c4-composer" / "latest-rank0.pt",
+        map_location="cpu",
+        weights_only=False,
+    )
+    timestamp = state["state"]["timestamp"]["Timestamp"]
+    assert timestamp["batch"] == 3 and timestamp["sample"] == 12
+    assert timestamp["token"] == 12 * 32  # every input_ids element of every batch
