@@ -18,11 +18,13 @@ class Library:
     name = ""
     format = ""  # which on-disk format it reads: benchmarks.data.WRITERS key
     modules: tuple[str, ...] = ()  # imported before any clock starts (import time is not I/O)
+    #: The storage SDK the library uses for s3:// (imported lazily by it; preloaded too).
+    remote_modules: tuple[str, ...] = ()
 
     def preload(self) -> None:
         import importlib
 
-        for module in self.modules:
+        for module in (*self.modules, *self.remote_modules):
             importlib.import_module(module)
 
     def open(

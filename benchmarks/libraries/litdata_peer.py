@@ -10,6 +10,7 @@ class LitData(Library):
     name = "litdata"
     format = "litdata"
     modules = ("litdata",)
+    remote_modules = ("obstore", "obstore.store")
 
     def open(self, path, *, shuffle=False, batch_size=256, remote=None, cache_dir=None):  # type: ignore[no-untyped-def]
         import os

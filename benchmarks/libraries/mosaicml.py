@@ -8,6 +8,7 @@ from benchmarks.libraries.base import MosaicStyle
 class MosaicML(MosaicStyle):
     name = "mosaicml-streaming"
     modules = ("streaming",)
+    remote_modules = ("boto3",)
 
     def dataset_class(self) -> Any:
         from streaming import StreamingDataset

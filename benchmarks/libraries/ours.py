@@ -9,6 +9,7 @@ from benchmarks.libraries.base import MosaicStyle
 class Ours(MosaicStyle):
     name = "streaming-lightning"
     modules = ("streaming_lightning",)
+    remote_modules = ("streaming_lightning.storage.s3",)  # boto3
 
     def dataset_class(self) -> Any:
         from streaming_lightning import StreamingDataset
