@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
-from torch.nn import functional
 
 from recipes.cifar10.dataset import StreamingCIFAR10
 from recipes.cifar10.model import ResNet
+from recipes.common.classification import classification_loss
 from recipes.common.task import Task
 
 
@@ -26,17 +25,10 @@ def build_model(config: Any) -> nn.Module:
     return ResNet(num_classes=10, width=int(config.width), blocks=int(config.blocks))
 
 
-def loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    images, labels = batch
-    logits = model(images)
-    accuracy = (logits.argmax(dim=1) == labels).float().mean()
-    return functional.cross_entropy(logits, labels), {"accuracy": accuracy}
-
-
 TASK = Task(
     name="cifar10",
     dataset_class=StreamingCIFAR10,
     model_config=ModelConfig,
     build_model=build_model,
-    loss=loss,
+    loss=classification_loss,
 )

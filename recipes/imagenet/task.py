@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
-from torch.nn import functional
 
+from recipes.common.classification import classification_loss
 from recipes.common.task import Task
 from recipes.imagenet.dataset import StreamingImageNet
 from recipes.imagenet.model import ResNet
@@ -35,17 +34,10 @@ def build_model(config: Any) -> nn.Module:
     return ResNet(num_classes=int(config.num_classes), width=int(config.width), blocks=blocks)
 
 
-def loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    images, labels = batch
-    logits = model(images)
-    accuracy = (logits.argmax(dim=1) == labels).float().mean()
-    return functional.cross_entropy(logits, labels), {"accuracy": accuracy}
-
-
 TASK = Task(
     name="imagenet",
     dataset_class=StreamingImageNet,
     model_config=ModelConfig,
     build_model=build_model,
-    loss=loss,
+    loss=classification_loss,
 )

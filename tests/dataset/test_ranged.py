@@ -16,8 +16,8 @@ from streaming_lightning.dataset.ranged import MIN_MEAN_SAMPLE, RangedReads, _co
 from streaming_lightning.dataset.stream import Stream
 from streaming_lightning.errors import CorruptDataError
 from streaming_lightning.storage import registry
+from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.s3_server import S3Server
-from tests.fixtures.throttle_proxy import ThrottleProxy
 
 
 def _write(path: Path, n: int, mean: int, compression: str | None = None) -> dict[int, bytes]:
@@ -46,7 +46,7 @@ def _upload(s3: S3Server, local: Path) -> str:
 def slow_s3(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The same S3 server behind a 1 MB/s-per-connection link: a 1 MB shard takes ~1 s."""
     port = int(s3.endpoint.rsplit(":", 1)[1])
-    proxy = ThrottleProxy(port, bytes_per_s=1 << 20)
+    proxy = FaultProxy(port, bytes_per_s=1 << 20)
     monkeypatch.setenv("S3_ENDPOINT_URL", proxy.url)
     registry.reset_backends()
     yield proxy
@@ -55,7 +55,7 @@ def slow_s3(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_first_samples_arrive_by_range_before_any_shard(
-    s3: S3Server, slow_s3: ThrottleProxy, tmp_path: Path
+    s3: S3Server, slow_s3: FaultProxy, tmp_path: Path
 ) -> None:
     images = _write(tmp_path / "src", 160, mean=32 << 10)  # ~5 MB in ~5 shards
     remote = _upload(s3, tmp_path / "src")
@@ -82,7 +82,7 @@ def test_first_samples_arrive_by_range_before_any_shard(
         assert path.read_bytes() == (tmp_path / "src" / path.name).read_bytes()
 
 
-def test_ranged_reads_are_opt_in(s3: S3Server, slow_s3: ThrottleProxy, tmp_path: Path) -> None:
+def test_ranged_reads_are_opt_in(s3: S3Server, slow_s3: FaultProxy, tmp_path: Path) -> None:
     """Without ranged_reads=True the first batch waits for the shards (whose download
     through this link takes seconds), and reads them locally."""
     _write(tmp_path / "src", 64, mean=32 << 10)
