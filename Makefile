@@ -11,14 +11,14 @@ TORCH_MAIN := torch==2.13.0
 # Composer 0.32.1 needs torch<2.7.1 + torchvision; mosaicml-streaming 0.13.0 imports torchvision.
 COMPAT_PINS := torch==2.7.0 torchvision==0.22.0 mosaicml==0.32.1 mosaicml-streaming==0.13.0 litdata webdataset
 
-.PHONY: install azurite compat-venv lint test test-main test-compat demo bench clean
+.PHONY: install azurite compat-venv lint test test-main test-compat demo bench experiments clean
 
 install: $(VENV)/.stamp
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -U pip
-	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,recipes,test]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,recipes,experiments,test]'
 	@touch $@
 
 # Azurite (Azure Blob emulator) for the storage tests, installed into the venv, not the repo.
@@ -35,12 +35,12 @@ $(COMPAT)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) -U pip
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(COMPAT_PINS)
-	$(COMPAT)/bin/pip install $(PIP_FLAGS) torch==2.7.0 -e '.[recipes,test]'
+	$(COMPAT)/bin/pip install $(PIP_FLAGS) torch==2.7.0 -e '.[recipes,experiments,test]'
 	@touch $@
 
 lint: install
-	$(VENV)/bin/ruff check streaming_lightning recipes tests benchmarks train.py
-	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks train.py
+	$(VENV)/bin/ruff check streaming_lightning recipes tests benchmarks experiments train.py
+	$(VENV)/bin/ruff format --check streaming_lightning recipes tests benchmarks experiments train.py
 	$(VENV)/bin/mypy
 
 test-main: install azurite
@@ -58,6 +58,9 @@ demo: install
 bench: compat-venv  # every case, every library; then docs/benchmarks.md from the results
 	$(COMPAT)/bin/python -m benchmarks
 	$(COMPAT)/bin/python -m benchmarks.report
+
+experiments: install compat-venv  # every experiment; docs/figures/*, docs/experiments.md, README block
+	$(VENV)/bin/python -m experiments
 
 clean:
 	rm -rf $(VENV) $(COMPAT) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from experiments.runner import main
+
+main()
