@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, get_algorithm, make_layout
+from streaming_lightning.dataset.shuffle import (
+    SHUFFLE_ALGORITHMS,
+    get_algorithm,
+    make_layout,
+    shuffle_quality,
+)
 
 SIZES = np.random.default_rng(3).integers(50, 400, 300).astype(np.int64)
 N = int(SIZES.sum())
@@ -51,15 +56,8 @@ def test_canonical_parts_keep_their_shards_across_epochs() -> None:
 
 
 def _quality(order: np.ndarray) -> tuple[float, float]:
-    """(mean output distance of originally adjacent samples / N,
-    fraction of 64-sample windows drawing from >= 8 distinct shards)."""
-    where = np.empty(N, np.int64)
-    where[order] = np.arange(N)
-    distance = float(np.mean(np.abs(np.diff(where)))) / N
-    shard_of = np.searchsorted(np.cumsum(SIZES), order, side="right")
-    windows = shard_of[: N // 64 * 64].reshape(-1, 64)
-    mixed = float(np.mean([len(set(w.tolist())) >= 8 for w in windows]))
-    return distance, mixed
+    quality = shuffle_quality(order, SIZES, window=64, min_shards=8)
+    return quality.neighbour_distance, quality.shard_mixing
 
 
 def test_shuffle_quality_is_bounded() -> None:
@@ -74,3 +72,11 @@ def test_shuffle_quality_is_bounded() -> None:
     for algo in ("py1b", "py1br", "py1e"):
         assert results[algo][1] > 0.95, (algo, results[algo])
         assert results[algo][0] > 0.01, (algo, results[algo])
+
+
+def test_quality_ignores_padding_and_rejects_orders_that_miss_samples() -> None:
+    order = full_order("naive", 1)
+    padded = np.concatenate([order, order[:5]])
+    assert shuffle_quality(padded, SIZES) == shuffle_quality(order, SIZES)
+    with pytest.raises(ValueError, match="distinct ids"):
+        shuffle_quality(order[:-1], SIZES)

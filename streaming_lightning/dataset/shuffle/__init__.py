@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from streaming_lightning.dataset.shuffle.algorithms import ALGORITHMS, PartIds
 from streaming_lightning.dataset.shuffle.layout import PartLayout, make_layout
+from streaming_lightning.dataset.shuffle.quality import ShuffleQuality, shuffle_quality
 from streaming_lightning.errors import ConfigError
 
 SHUFFLE_ALGORITHMS = sorted(set(ALGORITHMS) - {"none"})
@@ -28,7 +29,9 @@ __all__ = [
     "SHUFFLE_ALGORITHMS",
     "PartIds",
     "PartLayout",
+    "ShuffleQuality",
     "default_block_size",
     "get_algorithm",
     "make_layout",
+    "shuffle_quality",
 ]
