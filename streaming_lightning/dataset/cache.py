@@ -17,10 +17,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from streaming_lightning.dataset.stream import Stream
-from streaming_lightning.errors import ConfigError, StorageError
+from streaming_lightning.errors import ConfigError, MissingFileError, StorageError
 from streaming_lightning.format.reader import ShardReader
 from streaming_lightning.storage.transfer import download_file, hash_verifier
 from streaming_lightning.storage.uploader import join_url
@@ -28,6 +28,8 @@ from streaming_lightning.storage.uploader import join_url
 #: Memory maps a process keeps open at once; older ones are closed. Maps are file-backed, so
 #: this bounds address-space entries, not RAM; it stays far below the kernel's map limit.
 MAX_OPEN_SHARDS = 4096
+#: How long a process waits for another one on the node to finish decompressing.
+DECOMPRESS_DEADLINE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,12 @@ class ShardRef:
     shard: int
 
 
-def check_cache_limit(streams: list[Stream], cache_limit: int) -> None:
-    """Refuse a limit that cannot hold even the largest shard (it could never make progress)."""
+def largest_footprint(streams: list[Stream], remote_only: bool = False) -> int:
+    """Bytes the largest shard occupies in a cache once ready (raw, plus zip if kept)."""
     largest = 0
     for stream in streams:
+        if remote_only and stream.remote_root is None:
+            continue
         keep_zip = stream.keep_zip or stream.remote_root is None
         for reader in stream.shards:
             size = sum(
@@ -47,10 +51,35 @@ def check_cache_limit(streams: list[Stream], cache_limit: int) -> None:
                 for raw, zipped in reader.file_pairs()
             )
             largest = max(largest, size)
+    return largest
+
+
+def check_cache_limit(streams: list[Stream], cache_limit: int) -> None:
+    """Refuse a limit that cannot hold even the largest shard (it could never make progress)."""
+    largest = largest_footprint(streams)
     if cache_limit < largest:
         raise ConfigError(
             f"cache_limit={cache_limit} bytes is smaller than the largest shard ({largest} bytes "
             "on disk); raise it to hold at least a few shards."
+        )
+
+
+def check_cache_fits(
+    cache_limit: int, largest: int, readers_per_node: int, how: str, who: str
+) -> None:
+    """Fail at the start of an epoch, with the number to use, instead of stalling mid-epoch.
+
+    Every reading process of a node holds at most one shard while it reads and needs room for
+    the next one it fetches, so ``readers_per_node`` times the ``largest`` evictable shard is
+    the smallest limit with which all of them can always make progress; below it, every process
+    can end up waiting for a shard another one holds."""
+    needed = readers_per_node * largest
+    if cache_limit < needed:
+        raise ConfigError(
+            f"{who}: cache_limit={cache_limit} bytes is below the {needed} bytes this "
+            f"configuration needs: {readers_per_node} processes on this node ({how}) may each "
+            f"hold a shard of up to {largest} bytes while fetching another. "
+            f"Raise cache_limit to at least {needed} (twice that leaves room to prefetch)."
         )
 
 
@@ -81,6 +110,9 @@ class ShardCache:
             if zipped is not None and (stream.keep_zip or stream.remote_root is None):
                 total += zipped.bytes
         return total
+
+    def _name(self, ref: ShardRef) -> str:
+        return f"{self.reader(ref).files['data'][0].basename} (stream {ref.stream})"
 
     def _lease_path(self, ref: ShardRef) -> str:
         reader = self.reader(ref)
@@ -174,7 +206,7 @@ class ShardCache:
             stored_path = reader.path_of(stored.basename)
             if not os.path.exists(stored_path):
                 if stream.remote_root is None:
-                    raise FileNotFoundError(
+                    raise MissingFileError(
                         f"{self.who}: shard file {stored_path} is missing and stream "
                         f"{stream.describe()} has no remote to download it from."
                     )
@@ -184,19 +216,34 @@ class ShardCache:
                     verify = hash_verifier(
                         stored.hashes.get(stream.validate_hash), stream.validate_hash, url
                     )
-                download_file(
-                    url,
-                    stored_path,
-                    retry=int(stream.download_retry or 0),
-                    timeout=float(stream.download_timeout or 60),
-                    expected_bytes=stored.bytes,
-                    verify=verify,
+                try:
+                    download_file(
+                        url,
+                        stored_path,
+                        retry=int(stream.download_retry or 0),
+                        timeout=float(stream.download_timeout or 60),
+                        expected_bytes=stored.bytes,
+                        verify=verify,
+                    )
+                except StorageError as error:
+                    # Same class (callers tell not-found from transient), plus who and which shard.
+                    raise type(error)(
+                        f"{self.who}: fetching shard {self._name(ref)}: {error}"
+                    ) from error
+        lock = os.path.join(stream.local_root, ".locks", "decompress.lock")
+        try:
+            with FileLock(lock, timeout=DECOMPRESS_DEADLINE_S):
+                # Never delete the compressed originals when they are the only copy (no remote).
+                reader.prepare(
+                    validate_hash=None,
+                    keep_zip=bool(stream.keep_zip) or stream.remote_root is None,
                 )
-        with FileLock(os.path.join(stream.local_root, ".locks", "decompress.lock"), timeout=600):
-            # Never delete the compressed originals when they are the only copy (no remote).
-            reader.prepare(
-                validate_hash=None, keep_zip=bool(stream.keep_zip) or stream.remote_root is None
-            )
+        except Timeout:
+            raise StorageError(
+                f"{self.who}: waited {DECOMPRESS_DEADLINE_S:.0f} s for another process on this "
+                f"node to finish decompressing (lock {lock}) before preparing shard "
+                f"{self._name(ref)}; that process is stuck or too slow."
+            ) from None
 
     # ------------------------------------------------------------------ eviction
 
@@ -226,8 +273,17 @@ class ShardCache:
         assert self.cache_limit is not None
         root = self.streams[keep.stream].local_root
         deadline = time.monotonic() + deadline_s
+        lock = os.path.join(root, ".locks", "evict.lock")
+        evict_lock = FileLock(lock)
         while True:
-            with FileLock(os.path.join(root, ".locks", "evict.lock"), timeout=deadline_s):
+            try:
+                evict_lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            except Timeout:
+                raise StorageError(
+                    f"{self.who}: waited {deadline_s:.0f} s for the eviction lock {lock} to make "
+                    f"room for shard {self._name(keep)}; another process on this node holds it."
+                ) from None
+            try:
                 present = self._present()
                 used = sum(size for _, _, size in present)
                 if used + needed <= self.cache_limit:
@@ -241,6 +297,8 @@ class ShardCache:
                         used -= size
                         if used + needed <= self.cache_limit:
                             return
+            finally:
+                evict_lock.release()
             if time.monotonic() > deadline or all(
                 ref in mine or ref == keep for _, ref, _ in present
             ):

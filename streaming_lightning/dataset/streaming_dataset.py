@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from torch.utils.data import IterableDataset
+from torch.utils.data import IterableDataset, get_worker_info
 
 from streaming_lightning.dataset.batching import (
     BATCHING_METHODS,
@@ -31,7 +31,13 @@ from streaming_lightning.dataset.batching import (
     UnitPlan,
     stratified_quotas,
 )
-from streaming_lightning.dataset.cache import ShardCache, ShardRef, check_cache_limit
+from streaming_lightning.dataset.cache import (
+    ShardCache,
+    ShardRef,
+    check_cache_fits,
+    check_cache_limit,
+    largest_footprint,
+)
 from streaming_lightning.dataset.epoch_state import EpochState
 from streaming_lightning.dataset.plan import Dealing, EpochPlan, PlanSpec, RebasedPlan
 from streaming_lightning.dataset.ranged import RangedReads
@@ -294,6 +300,32 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     # ------------------------------------------------------------------ reading
 
+    @functools.cached_property
+    def _largest_evictable_shard(self) -> int:
+        return largest_footprint(self.streams, remote_only=True)
+
+    def _check_cache_fits(self, world: World, main_reads: bool) -> None:
+        """With a cache_limit, every process of the node that reads must be able to hold one
+        shard and fetch the next: checked when an epoch starts, where the worker count is
+        known. When workers send batch plans, the main process reads too."""
+        if self.cache_limit is None or not self._largest_evictable_shard:
+            return
+        in_worker = get_worker_info() is not None
+        main = in_worker and main_reads
+        per_rank = (world.num_workers if in_worker else 1) + main
+        if not in_worker:
+            how = f"{world.local_world_size} rank(s), no loader workers"
+        else:
+            how = f"{world.local_world_size} rank(s) x ({world.num_workers} loader workers"
+            how += " + the main process)" if main else ")"
+        check_cache_fits(
+            self.cache_limit,
+            self._largest_evictable_shard,
+            world.local_world_size * per_rank,
+            how,
+            world.describe(),
+        )
+
     def _shard_cache(self, world: World | None = None) -> ShardCache:
         """This process's cache handle (a forked worker makes its own: locks and maps are
         per process). The world is detected only when one is made, off the per-sample path."""
@@ -374,10 +406,11 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         finally:
             cache.release(ref)  # random access holds no lease between calls
 
-    def _epoch_reader(self) -> tuple[EpochReader, int]:
+    def _epoch_reader(self, main_reads: bool = False) -> tuple[EpochReader, int]:
         """Start this worker's share of the next epoch: (reader over its chunks, the device
         batch size its chunks are whole multiples of)."""
         world = detect_world()
+        self._check_cache_fits(world, main_reads)
         epoch, _ = self._state.begin(world.worker)
         self.__dict__["_iterating_epoch"] = epoch
         plan, start = self._epoch_plan(epoch, world)
@@ -468,7 +501,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         """This worker's device batches as (global shard, index within shard) arrays — the
         same samples in the same order as :meth:`iter_batches` — each yielded once its shards
         are in the local cache (fetched ahead, as ``__iter__`` does)."""
-        reader, device = self._epoch_reader()
+        reader, device = self._epoch_reader(main_reads=True)
         try:
             for shards, within in reader.chunks():
                 for begin in range(0, len(shards), device):

@@ -130,9 +130,23 @@ def _write_images(path: Path, n: int, size: int = 20_000) -> str:
 
 
 def _shm_bytes() -> int:
-    """Shared memory in use (statvfs counts the unlinked segments torch passes tensors in)."""
-    stats = os.statvfs("/dev/shm")
-    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+    """Shared memory mapped by this process and its loader workers: the segments torch passes
+    tensors in show up as /dev/shm mappings (unlinked or not). Counting only our own process
+    tree keeps the check exact while other jobs (parallel tests) use shared memory too."""
+    import psutil
+
+    total = 0
+    me = psutil.Process()
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            with open(f"/proc/{process.pid}/maps") as maps:
+                for line in maps:
+                    if "/dev/shm/" in line:
+                        start, end = line.split(" ", 1)[0].split("-")
+                        total += int(end, 16) - int(start, 16)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a worker that exited meanwhile maps nothing
+    return total
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
