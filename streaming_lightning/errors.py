@@ -55,6 +55,11 @@ class UnsafePathError(CorruptDataError):
     """A path taken from untrusted metadata would escape the directory it must stay inside."""
 
 
+class MissingFileError(StreamingError, FileNotFoundError):
+    """A file the dataset needs (index.json, a shard file) is not on local disk and there is
+    no remote to fetch it from."""
+
+
 class MissingExtraError(StreamingError, ImportError):
     """An optional dependency is not installed; the message says which extra to install."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streaming_lightning.errors import ConfigError
+from streaming_lightning.errors import ConfigError, MissingFileError
 from streaming_lightning.format.index import INDEX_BASENAME, load_index
 from streaming_lightning.format.reader import ShardReader
 from streaming_lightning.format.readers import reader_from_json
@@ -25,6 +25,23 @@ from streaming_lightning.storage.uploader import join_url
 SOURCE_MARKER = ".streaming-lightning-source.json"
 
 
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+def _owner(path: str) -> str:
+    uid = os.stat(path).st_uid
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def default_cache_root() -> str:
     """Per-user cache root: ``$STREAMING_LIGHTNING_CACHE``, else ~/.cache/streaming-lightning,
     else a per-user folder in the temp dir (never one shared by all users)."""
@@ -34,11 +51,7 @@ def default_cache_root() -> str:
     home = os.path.expanduser("~")
     if home and home != "~" and os.access(home, os.W_OK):
         return os.path.join(home, ".cache", "streaming-lightning")
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = str(os.getuid())
-    return os.path.join(tempfile.gettempdir(), f"streaming-lightning-{user}")
+    return os.path.join(tempfile.gettempdir(), f"streaming-lightning-{_current_user()}")
 
 
 def default_local_for(remote: str) -> str:
@@ -132,6 +145,13 @@ class Stream:
             return
         marker = os.path.join(self.local_root, SOURCE_MARKER)
         os.makedirs(self.local_root, exist_ok=True)
+        if not os.access(self.local_root, os.W_OK | os.X_OK):
+            owner = _owner(self.local_root)
+            raise ConfigError(
+                f"Local directory {self.local_root} (owned by {owner}) is not writable by user "
+                f"{_current_user()}: a cache directory belongs to one user. Pass your own "
+                "local=, or omit it (or set STREAMING_LIGHTNING_CACHE) for a per-user default."
+            )
         try:
             with open(marker) as file:
                 recorded = json.load(file).get("remote")
@@ -152,7 +172,7 @@ class Stream:
         index_path = os.path.join(self.local_root, INDEX_BASENAME)
         if not os.path.exists(index_path):
             if self.remote_root is None:
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f"No {INDEX_BASENAME} in {self.local_root} and no remote to download it from."
                 )
             download_file(

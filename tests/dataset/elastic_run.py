@@ -33,13 +33,16 @@ def main() -> None:
         os.environ.pop("RANK")  # prove the process group, not the env, is what the dataset reads
         os.environ.pop("WORLD_SIZE")
     # "streams": [[remote_or_local, proportion], ...] mixes streams; "cache" puts remote data
-    # behind one node-local cache shared by every rank, with an optional cache_limit.
+    # behind one node-local cache shared by every rank, with an optional cache_limit;
+    # "default_cache" reads the remote through the user's default cache directory.
     if config.get("streams"):
         sources = {
             "streams": [Stream(local=path, proportion=share) for path, share in config["streams"]]
         }
     elif config.get("cache"):
         sources = {"remote": config["data"], "local": config["cache"]}
+    elif config.get("default_cache"):  # the per-user default cache directory for the remote
+        sources = {"remote": config["data"]}
     else:
         sources = {"local": config["data"]}
     dataset = StreamingDataset(
