@@ -86,7 +86,7 @@ def epochs_mode(config: dict[str, Any]) -> dict[str, Any]:
         iterator = iter(loader)
         for _ in iterator:
             pass
-        main_rss, worker_uss = tree_memory(iterator)
+        _, worker_uss = tree_memory(iterator)
         totals.append(psutil.Process().memory_full_info().uss + worker_uss)
     half = len(totals) // 2
     y = np.array(totals[half:], np.float64)
