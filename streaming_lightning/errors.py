@@ -78,3 +78,8 @@ class RemotePermissionError(StorageError, PermissionError):
 
 class TransientStorageError(StorageError):
     """A failure worth retrying: timeout, throttling, 5xx, reset or truncated transfer."""
+
+
+class CacheThrashWarning(UserWarning):
+    """The cache_limit is smaller than the set of shards the shuffle reads from at once: it
+    works, but shards are downloaded many times per epoch."""

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ from streaming_lightning.dataset.sample_space import EpochSpace, build_space, sa
 from streaming_lightning.dataset.shuffle import SHUFFLE_ALGORITHMS, default_block_size
 from streaming_lightning.dataset.stream import Stream
 from streaming_lightning.dataset.world import World, detect_world
-from streaming_lightning.errors import ConfigError
+from streaming_lightning.errors import CacheThrashWarning, ConfigError
 from streaming_lightning.units import parse_bytes
 
 STATE_VERSION = 1
@@ -324,6 +325,49 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             world.local_world_size * per_rank,
             how,
             world.describe(),
+        )
+        self._warn_if_cache_thrashes(world)
+
+    def _shards_read_at_once(self, world: World) -> int:
+        """Roughly how many shards this node's ranks read from at the same time: each of the
+        node's canonical parts reads one shard at a time unshuffled or with py1s, the shards of
+        one shuffle block with py1b/py1br/py1e, and all of its shards with naive."""
+        total_shards = len(self.shard_sizes)
+        ncn = self.num_canonical_nodes(world)
+        parts = max(1, -(-ncn // max(1, world.num_nodes)))
+        algo = self.shuffle_algo if self.shuffle else "none"
+        if algo in ("none", "py1s"):
+            per_part = 1
+        elif algo == "naive":
+            per_part = -(-total_shards // ncn)
+        else:
+            block = self._shuffle_block_size or default_block_size(ncn)
+            per_shard = max(1.0, self.num_samples / max(1, total_shards))
+            per_part = int(np.ceil(block / per_shard)) + 1
+        return int(min(total_shards, parts * per_part))
+
+    def _warn_if_cache_thrashes(self, world: World) -> None:
+        """A cache smaller than what the shuffle reads at once still works, but re-fetches
+        shards over and over (100x slower in the reliability measurements): say so once per
+        process, with the settings that fit the cache."""
+        if self.__dict__.get("_thrash_warned"):
+            return
+        assert self.cache_limit is not None
+        holds = self.cache_limit // self._largest_evictable_shard
+        wanted = self._shards_read_at_once(world)
+        if wanted <= holds:
+            return
+        self.__dict__["_thrash_warned"] = True
+        warnings.warn(
+            f"{world.describe()}: cache_limit holds about {holds} shards but this shuffle "
+            f"(shuffle_algo={self.shuffle_algo!r}, num_canonical_nodes="
+            f"{self.num_canonical_nodes(world)}, shuffle_block_size="
+            f"{self._shuffle_block_size or default_block_size(self.num_canonical_nodes(world))}) "
+            f"reads from about {wanted} at once, so shards will be downloaded again and again. "
+            "For a small cache use shuffle_algo='py1s' with num_canonical_nodes equal to the "
+            "number of nodes, or a shuffle_block_size of a few shards; or raise cache_limit.",
+            CacheThrashWarning,
+            stacklevel=3,
         )
 
     def _shard_cache(self, world: World | None = None) -> ShardCache:
