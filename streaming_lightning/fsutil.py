@@ -45,22 +45,43 @@ def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = Fa
     return written
 
 
+#: Longest file name component and path most filesystems accept (NAME_MAX, PATH_MAX - 1).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+
+
 def safe_join(root: str, relative: str, *, source: str) -> str:
     """Join an untrusted relative path onto ``root``, refusing anything that escapes it.
 
     ``source`` names where the path came from (e.g. the index.json) for the error message.
     Subdirectories are allowed because merged indexes name shards as ``part/shard.00000.mds``.
+    Names no filesystem accepts (too long) are refused here too, so opening one later cannot
+    fail with an unexpected OS error.
     """
     if not isinstance(relative, str) or not relative:
-        raise UnsafePathError(f"{source}: file name {relative!r} is empty or not a string.")
+        raise UnsafePathError(f"{source}: file name {relative!r:.200} is empty or not a string.")
     if "\0" in relative or "\\" in relative:
-        raise UnsafePathError(f"{source}: file name {relative!r} contains a forbidden character.")
+        raise UnsafePathError(
+            f"{source}: file name {relative!r:.200} contains a forbidden character."
+        )
     if os.path.isabs(relative) or relative.startswith("~"):
-        raise UnsafePathError(f"{source}: file name {relative!r} is absolute; it must be relative.")
+        raise UnsafePathError(
+            f"{source}: file name {relative!r:.200} is absolute; it must be relative."
+        )
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise UnsafePathError(
-            f"{source}: file name {relative!r} would escape the dataset directory "
+            f"{source}: file name {relative!r:.200} would escape the dataset directory "
             "(no '..', '.', or empty components allowed)."
+        )
+    try:
+        encoded = [os.fsencode(part) for part in parts]
+    except UnicodeError:
+        raise UnsafePathError(
+            f"{source}: file name {relative!r:.200} cannot be encoded for this filesystem."
+        ) from None
+    if len(os.fsencode(relative)) > MAX_PATH_BYTES or max(map(len, encoded)) > MAX_NAME_BYTES:
+        raise UnsafePathError(
+            f"{source}: file name {relative!r:.200} is longer than a file name can be."
         )
     return os.path.join(root, *parts)

@@ -132,7 +132,9 @@ def check_shard(
         with open(path, "rb") as file:
             data = file.read()
         try:
-            raw_bytes = decompress(reader.compression, data, source=stored.basename)
+            raw_bytes = decompress(
+                reader.compression, data, source=stored.basename, max_size=raw.bytes
+            )
         except StreamingError as err:
             report.problems.append(Problem(stored.basename, "does not decompress", str(err)))
             readable = False

@@ -208,8 +208,8 @@ class EpochReader:
         for position in far:
             ref = self._ref(int(shards[position]))
             wanted.append((ref, self._cache.reader(ref), int(within[position])))
-        for position, (_, reader, _), data in zip(far, wanted, self._ranged.read(wanted)):
-            out[position] = reader.decode_sample(data)
+        for position, (_, reader, index), data in zip(far, wanted, self._ranged.read(wanted)):
+            out[position] = reader.decode_sample(data, index)
         return out
 
     def batch(self, shards: NDArray[np.int64], within: NDArray[np.int64]) -> dict[str, Any]:

@@ -43,11 +43,11 @@ class FileInfo:
         basename, size, hashes = obj.get("basename"), obj.get("bytes"), obj.get("hashes", {})
         if not isinstance(basename, str) or not basename:
             raise IndexFormatError(
-                f"{where}: 'basename' must be a non-empty string, got {basename!r}."
+                f"{where}: 'basename' must be a non-empty string, got {basename!r:.200}."
             )
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise IndexFormatError(
-                f"{where}: 'bytes' must be a non-negative integer, got {size!r}."
+                f"{where}: 'bytes' must be a non-negative integer, got {size!r:.80}."
             )
         if not isinstance(hashes, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
@@ -96,12 +96,46 @@ def validate_common_shard_fields(shard: Any, where: str) -> None:
     size_limit = shard.get("size_limit")
     if size_limit is not None and (not isinstance(size_limit, int) or isinstance(size_limit, bool)):
         raise IndexFormatError(f"{where}: 'size_limit' must be an integer or null.")
-    FileInfo.from_json(shard.get("raw_data"), where=f"{where} raw_data")
-    if shard.get("zip_data") is not None:
-        FileInfo.from_json(shard["zip_data"], where=f"{where} zip_data")
-    elif compression:
+
+
+#: Sample offsets are uint32, so no file a shard's offsets point into reaches 4 GiB.
+MAX_SHARD_FILE_BYTES = (1 << 32) - 1
+
+
+def validate_shard_files(
+    shard: dict[str, Any], roles: tuple[str, ...], table_role: str, where: str
+) -> None:
+    """Check the ``raw_<role>``/``zip_<role>`` entries of a shard: well-formed, names that stay
+    inside the dataset directory, and sizes that can hold the shard's samples.
+
+    The size checks are what keep a forged ``samples`` from costing memory: per-sample
+    bookkeeping (epoch plans, offsets) is sized by it before any shard is opened, and a file
+    holding an offset table of ``samples + 1`` uint32s under 4 GiB bounds it.
+    """
+    compression = shard.get("compression")
+    for role in roles:
+        for kind in ("raw", "zip"):
+            key = f"{kind}_{role}"
+            value = shard.get(key)
+            if kind == "zip" and value is None:
+                if compression:
+                    raise IndexFormatError(
+                        f"{where}: compression is {compression!r} but {key!r} is missing."
+                    )
+                continue
+            info = FileInfo.from_json(value, where=f"{where} {key}")
+            safe_join("/", info.basename, source=f"{where} {key}")
+            if kind == "raw" and info.bytes > MAX_SHARD_FILE_BYTES:
+                raise IndexFormatError(
+                    f"{where} {key}: {info.bytes} bytes is more than a shard file can hold "
+                    "(offsets are uint32)."
+                )
+    table = shard[f"raw_{table_role}"]["bytes"]
+    needed = 4 + 4 * (shard["samples"] + 1)
+    if table < needed:
         raise IndexFormatError(
-            f"{where}: compression is {compression!r} but 'zip_data' is missing."
+            f"{where}: {shard['samples']} samples need an offset table of {needed} bytes, but "
+            f"raw_{table_role} is {table} bytes; 'samples' or 'bytes' is wrong."
         )
 
 
@@ -112,13 +146,13 @@ def parse_index(text: str | bytes, *, source: str) -> list[dict[str, Any]]:
 
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # incl. JSONDecodeError, UnicodeDecodeError
         raise IndexFormatError(f"{source} is not valid JSON: {err}.") from err
     if not isinstance(obj, dict):
         raise IndexFormatError(f"{source}: expected a JSON object with 'shards' and 'version'.")
     if obj.get("version") != INDEX_VERSION:
         raise IndexFormatError(
-            f"{source}: unsupported index version {obj.get('version')!r}; expected 2 "
+            f"{source}: unsupported index version {obj.get('version')!r:.80}; expected 2 "
             "(written by mosaicml-streaming >= 0.2 or streaming-lightning)."
         )
     shards = obj.get("shards")
@@ -127,10 +161,9 @@ def parse_index(text: str | bytes, *, source: str) -> list[dict[str, Any]]:
     for shard_id, shard in enumerate(shards):
         where = f"{source} shard {shard_id}"
         validate_common_shard_fields(shard, where)
-        reader_class(shard["format"], where=where).validate_spec(shard, where)
-        for key in ("raw_data", "zip_data", "raw_meta", "zip_meta"):
-            if shard.get(key):
-                safe_join("/", shard[key]["basename"], source=f"{where} {key}")
+        cls = reader_class(shard["format"], where=where)
+        validate_shard_files(shard, cls.roles, cls.table_role, where)
+        cls.validate_spec(shard, where)
     return shards
 
 

@@ -20,9 +20,11 @@ import numpy as np
 
 from streaming_lightning.errors import (
     CorruptDataError,
+    EncodingError,
     HashError,
     HashMismatchError,
     IndexFormatError,
+    MissingFileError,
 )
 from streaming_lightning.format.compression import decompress
 from streaming_lightning.format.hashing import hash_bytes
@@ -84,6 +86,22 @@ class _MappedFile:
         self.buffer = b""
 
 
+def _read_file(path: str) -> bytes:
+    """The whole file at ``path`` (a directory there is corrupt data, named as such)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except IsADirectoryError:
+        raise CorruptDataError(
+            f"{path}: is a directory, but index.json names it as a shard file."
+        ) from None
+
+
+def column_error(err: EncodingError, where: str, column: str) -> EncodingError:
+    """A coder's error (which knows only the encoding) with the file, sample and column."""
+    return EncodingError(f"{where}: column {column!r}: {err}")
+
+
 #: Values at least this large are read with pread rather than copied out of the map.
 LARGE_READ = 16 << 10
 
@@ -120,6 +138,8 @@ class ShardReader(ABC):
     format: ClassVar[str] = ""
     #: Roles of the files that make up a shard, e.g. ("data",) or ("data", "meta").
     roles: ClassVar[tuple[str, ...]] = ("data",)
+    #: The role of the file that starts with the offset table.
+    table_role: ClassVar[str] = "data"
 
     def __init__(
         self,
@@ -204,15 +224,15 @@ class ShardReader(ABC):
                     self._verify(raw, raw_path, validate_hash)
                 continue
             if zipped is None:
-                raise FileNotFoundError(f"Shard file {raw_path} does not exist.")
+                raise MissingFileError(f"Shard file {raw_path} does not exist.")
             zip_path = self.path_of(zipped.basename)
             if not os.path.exists(zip_path):
-                raise FileNotFoundError(f"Neither {raw_path} nor {zip_path} exists.")
-            with open(zip_path, "rb") as file:
-                data = file.read()
+                raise MissingFileError(f"Neither {raw_path} nor {zip_path} exists.")
+            data = _read_file(zip_path)
             if validate_hash:
                 self._check_digest(zipped, zip_path, data, validate_hash)
-            raw_bytes = decompress(self.compression, data, source=zip_path)
+            # Bounded by the recorded size: a forged frame header cannot make us allocate more.
+            raw_bytes = decompress(self.compression, data, source=zip_path, max_size=raw.bytes)
             if len(raw_bytes) != raw.bytes:
                 raise CorruptDataError(
                     f"{zip_path}: decompresses to {len(raw_bytes)} bytes, index.json says {raw.bytes}."
@@ -222,8 +242,7 @@ class ShardReader(ABC):
                 os.unlink(zip_path)
 
     def _verify(self, info: FileInfo, path: str, algo: str) -> None:
-        with open(path, "rb") as file:
-            self._check_digest(info, path, file.read(), algo)
+        self._check_digest(info, path, _read_file(path), algo)
 
     @staticmethod
     def _check_digest(info: FileInfo, path: str, data: bytes, algo: str) -> None:
@@ -247,10 +266,14 @@ class ShardReader(ABC):
             path = self.path_of(raw.basename)
             try:
                 mapped = _MappedFile(path)
-            except FileNotFoundError:
-                raise FileNotFoundError(
+            except (FileNotFoundError, NotADirectoryError):
+                raise MissingFileError(
                     f"Shard file {path} is not present; call prepare() (or let the dataset "
                     "download it) first."
+                ) from None
+            except IsADirectoryError:
+                raise CorruptDataError(
+                    f"{path}: is a directory, but index.json names it as a shard file."
                 ) from None
             if mapped.size != raw.bytes:
                 mapped.close()
@@ -303,11 +326,13 @@ class ShardReader(ABC):
         """The stored bytes of sample ``idx`` of this shard."""
 
     @abstractmethod
-    def decode_sample(self, data: bytes) -> dict[str, Any]:
-        """Decode one sample's stored bytes into a dict of column values."""
+    def decode_sample(self, data: bytes, idx: int | None = None) -> dict[str, Any]:
+        """Decode one sample's stored bytes into a dict of column values; ``idx`` (the
+        sample's index in the shard, when known) is named in errors."""
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        return self.decode_sample(self.get_sample_data(idx))
+        idx = self._check_index(idx)
+        return self.decode_sample(self.get_sample_data(idx), idx)
 
     @property
     def fixed_size_samples(self) -> bool:
@@ -345,7 +370,7 @@ class ShardReader(ABC):
 
     def get_samples(self, indices: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         """Decode several samples of this shard."""
-        return [self.decode_sample(self.get_sample_data(int(i))) for i in indices]
+        return [self[int(i)] for i in indices]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for idx in range(self.samples):

@@ -39,6 +39,7 @@ class SplitShardReader(ShardReader):
     """Reader for :class:`SplitShardWriter` shards."""
 
     roles = ("data", "meta")
+    table_role = "meta"
 
     def __init__(
         self, dirname: str, split: str | None, spec: dict[str, Any], **kwargs: Any
@@ -73,14 +74,15 @@ class SplitShardReader(ShardReader):
         assert offsets is not None
         return data.buffer[offsets[idx] : offsets[idx + 1]]  # type: ignore[return-value]
 
-    def _text(self, data: bytes, newline: str) -> str:
+    def _text(self, data: bytes, newline: str, idx: int | None) -> str:
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as err:
-            raise CorruptDataError(f"{self._where()}: a sample is not UTF-8 ({err}).") from err
+            raise CorruptDataError(f"{self._where(idx)}: a sample is not UTF-8 ({err}).") from err
         if not text.endswith(newline):
-            raise CorruptDataError(f"{self._where()}: a sample does not end with its newline.")
+            raise CorruptDataError(f"{self._where(idx)}: a sample does not end with its newline.")
         return text[: len(text) - len(newline)]
 
-    def _where(self) -> str:
-        return self.path_of(self.files["data"][0].basename)
+    def _where(self, idx: int | None = None) -> str:
+        path = self.path_of(self.files["data"][0].basename)
+        return path if idx is None else f"{path} sample {idx}"

@@ -75,16 +75,20 @@ for _dtype in SCALAR_DTYPES:
     _REGISTRY[_dtype] = _plain(functools.partial(ScalarCoder, _dtype))
 
 
-@functools.lru_cache(maxsize=1024)
 def get_coder(encoding: str) -> Coder:
     """The coder for ``encoding``; raises :class:`EncodingError` naming the supported ones."""
-    if not isinstance(encoding, str):
-        raise EncodingError(f"An encoding must be a string, got {encoding!r}.")
+    if not isinstance(encoding, str):  # before the cache, which would fail to hash a list
+        raise EncodingError(f"An encoding must be a string, got {encoding!r:.80}.")
+    return _build_coder(encoding)
+
+
+@functools.lru_cache(maxsize=1024)
+def _build_coder(encoding: str) -> Coder:
     name, sep, config = encoding.partition(":")
     build = _REGISTRY.get(name)
     if build is None:
         raise EncodingError(
-            f"Unknown MDS encoding {encoding!r}. Supported: {', '.join(sorted(_REGISTRY))}."
+            f"Unknown MDS encoding {encoding!r:.80}. Supported: {', '.join(sorted(_REGISTRY))}."
         )
     return build(name, config if sep else None)
 

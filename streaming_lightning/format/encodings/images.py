@@ -47,8 +47,13 @@ class PILCoder(_ImageCoder):
             width, height, mode_size = _PIL_HEADER.unpack_from(data)
             start = _PIL_HEADER.size
             mode = bytes(data[start : start + mode_size]).decode("ascii")
-            return Image.frombytes(mode, (width, height), bytes(data[start + mode_size :]))
-        except (struct.error, ValueError, UnicodeDecodeError) as err:
+            pixels = bytes(data[start + mode_size :])
+            # Pillow allocates the image before it checks there are bytes for it: refuse a
+            # size the stored bytes cannot fill (every mode takes at least a bit per pixel).
+            if width * height > 8 * len(pixels) or max(width, height) >= 1 << 31:
+                raise ValueError(f"{width}x{height} pixels in {len(pixels)} bytes")
+            return Image.frombytes(mode, (width, height), pixels)
+        except (struct.error, ValueError, UnicodeDecodeError, OverflowError) as err:
             raise EncodingError(f"Encoding 'pil': stored image is corrupt ({err}).") from err
 
 
@@ -66,7 +71,8 @@ class _FileImageCoder(_ImageCoder):
 
         try:
             return Image.open(BytesIO(bytes(data)))
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+            # Image.open reads only the header; a bomb is one that claims a huge size.
             raise EncodingError(
                 f"Encoding {self.name!r}: stored image is corrupt ({err})."
             ) from err
@@ -107,6 +113,8 @@ def _unpack_items(data: bytes, *, placeholder: bool, name: str) -> list[bytes]:
     pos = 4 if placeholder else 0
     try:
         (count,) = struct.unpack_from("<I", data, pos)
+        if 4 * count > len(data) - pos - 4:
+            raise struct.error(f"{count} items cannot fit in {len(data)} bytes")
         sizes = struct.unpack_from(f"<{count}I", data, pos + 4)
     except struct.error as err:
         raise EncodingError(f"Encoding {name!r}: stored list header is corrupt ({err}).") from err

@@ -10,6 +10,7 @@ The shape is stored in the smallest unsigned integer type that holds its largest
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,7 +77,12 @@ class NDArrayCoder(Coder):
         self.shape = shape
         self._np_dtype = np.dtype(dtype).newbyteorder("<") if dtype else None
         if self._np_dtype is not None and shape is not None:
-            self.size = int(np.prod(shape)) * self._np_dtype.itemsize
+            self.size = math.prod(shape) * self._np_dtype.itemsize
+            if self.size >= 1 << 32:  # (an index.json may say anything)
+                raise EncodingError(
+                    f"Encoding {self.name!r:.80}: {self.size} bytes per value cannot fit in a "
+                    "shard (under 4 GiB)."
+                )
 
     def encode(self, obj: Any) -> bytes:
         # Hot path (one call per sample per column): a column with fixed dtype and shape whose
@@ -156,7 +162,7 @@ class NDArrayCoder(Coder):
                 width = 1 << code
                 shape = tuple(int(d) for d in np.frombuffer(data, _SHAPE_DTYPES[code], ndim, pos))
                 pos += ndim * width
-            count = int(np.prod(shape))
+            count = math.prod(shape)  # exact: numpy's product of forged dims would wrap
             if len(data) - pos != count * dtype.itemsize:
                 raise ValueError(f"{len(data) - pos} value bytes for shape {shape} of {dtype.name}")
             return np.frombuffer(data, dtype, count, pos).reshape(shape)

@@ -111,9 +111,10 @@ class JSONCoder(Coder):
             raise EncodingError(f"Encoding 'json': value is not JSON-serialisable: {err}") from err
 
     def decode(self, data: bytes) -> Any:
+        text = _utf8(data, "json")
         try:
-            return json.loads(_utf8(data, "json"))
-        except json.JSONDecodeError as err:
+            return json.loads(text)
+        except (ValueError, RecursionError) as err:  # also: too deep, ints past 4300 digits
             raise EncodingError(
                 f"Encoding 'json': stored bytes are not valid JSON ({err})."
             ) from err

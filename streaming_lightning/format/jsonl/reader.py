@@ -23,18 +23,23 @@ class JSONReader(SplitShardReader):
     @classmethod
     def validate_spec(cls, spec: dict[str, Any], where: str) -> None:
         columns = spec.get("columns")
-        if not isinstance(columns, dict) or not all(e in JSON_ENCODINGS for e in columns.values()):
+        if not isinstance(columns, dict) or not all(
+            isinstance(e, str) and e in JSON_ENCODINGS for e in columns.values()
+        ):
             raise IndexFormatError(
                 f"{where}: json shard needs 'columns' mapping names to str/int/float."
             )
         if not isinstance(spec.get("newline"), str) or not spec["newline"]:
             raise IndexFormatError(f"{where}: json shard needs a non-empty 'newline'.")
 
-    def decode_sample(self, data: bytes) -> dict[str, Any]:
+    def decode_sample(self, data: bytes, idx: int | None = None) -> dict[str, Any]:
+        text = self._text(data, self.newline, idx)
         try:
-            obj = json.loads(self._text(data, self.newline))
-        except json.JSONDecodeError as err:
-            raise CorruptDataError(f"{self._where()}: a sample is not valid JSON ({err}).") from err
+            obj = json.loads(text)
+        except (ValueError, RecursionError) as err:  # also: too deep, ints past 4300 digits
+            raise CorruptDataError(
+                f"{self._where(idx)}: a sample is not valid JSON ({err})."
+            ) from err
         if not isinstance(obj, dict):
-            raise CorruptDataError(f"{self._where()}: a sample is not a JSON object.")
+            raise CorruptDataError(f"{self._where(idx)}: a sample is not a JSON object.")
         return obj

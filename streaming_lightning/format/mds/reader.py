@@ -17,6 +17,7 @@ from streaming_lightning.format.reader import (
     LARGE_READ,
     ShardReader,
     _MappedFile,
+    column_error,
     read_offset_table,
 )
 
@@ -109,7 +110,7 @@ class MDSReader(ShardReader):
     def _check_config(self, mapped: _MappedFile, start: int, end: int) -> None:
         try:
             config = json.loads(bytes(mapped.buffer[start:end]))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
             config = None
         if (
             not isinstance(config, dict)
@@ -132,28 +133,34 @@ class MDSReader(ShardReader):
         assert offsets is not None
         return mapped.buffer[offsets[idx] : offsets[idx + 1]]  # type: ignore[return-value]
 
-    def decode_sample(self, data: bytes) -> dict[str, Any]:
-        return self._decode_at(data, 0, len(data))
+    def decode_sample(self, data: bytes, idx: int | None = None) -> dict[str, Any]:
+        """Decode one sample's stored bytes (e.g. read by byte range from a remote shard)."""
+        return self._decode_at(data, 0, len(data), idx)
 
-    def _decode_at(self, buffer: Any, start: int, stop: int) -> dict[str, Any]:
+    def _decode_at(
+        self, buffer: Any, start: int, stop: int, idx: int | None = None
+    ) -> dict[str, Any]:
         """Decode the sample stored at ``buffer[start:stop]`` (``decode_sample``'s path; shard
         reads go through ``sample_decoder``)."""
         pos = start + self._sizes_struct.size
         if stop - start < self._sizes_struct.size:
-            raise CorruptDataError(f"{self._where()}: a sample is shorter than its size header.")
+            raise CorruptDataError(f"{self._where(idx)}: a sample is shorter than its size header.")
         variable = iter(self._sizes_struct.unpack_from(buffer, start))
         sample: dict[str, Any] = {}
         for name, coder, size in zip(self.column_names, self._coders, self.column_sizes):
             end = pos + (next(variable) if size is None else size)
             if end > stop:
                 raise CorruptDataError(
-                    f"{self._where()}: column {name!r} runs past the end of its sample."
+                    f"{self._where(idx)}: column {name!r} runs past the end of its sample."
                 )
-            sample[name] = coder.decode(buffer[pos:end])
+            try:
+                sample[name] = coder.decode(buffer[pos:end])
+            except EncodingError as err:
+                raise column_error(err, self._where(idx), name) from err
             pos = end
         if pos != stop:
             raise CorruptDataError(
-                f"{self._where()}: column sizes do not add up to the sample size."
+                f"{self._where(idx)}: column sizes do not add up to the sample size."
             )
         return sample
 
@@ -189,7 +196,7 @@ class MDSReader(ShardReader):
         def decode(idx: int) -> dict[str, Any]:
             start, stop = int(offsets[idx]), int(offsets[idx + 1])
             if stop - start < header:
-                raise CorruptDataError(f"{where()}: a sample is shorter than its size header.")
+                raise CorruptDataError(f"{where(idx)}: a sample is shorter than its size header.")
             # A large sample is read with pread only, never through the map: a map keeps
             # every page it touched resident (fault-around maps 64 KB per touch), so
             # streaming a few GB of images would grow the process by as much.
@@ -209,7 +216,7 @@ class MDSReader(ShardReader):
                     end = pos + size
                 if end > stop:
                     raise CorruptDataError(
-                        f"{where()}: column {name!r} runs past the end of its sample."
+                        f"{where(idx)}: column {name!r} runs past the end of its sample."
                     )
                 if unpack is not None and not direct:
                     sample[name] = unpack(buffer, pos)[0]
@@ -218,11 +225,18 @@ class MDSReader(ShardReader):
                 data = _pread(fd, end - pos, pos) if direct else buffer[pos:end]  # type: ignore[arg-type]
                 if unpack is not None:
                     sample[name] = unpack(data)[0]
+                elif coder.identity:
+                    sample[name] = data
                 else:
-                    sample[name] = data if coder.identity else coder.decode(data)
+                    try:
+                        sample[name] = coder.decode(data)
+                    except EncodingError as err:
+                        raise column_error(err, where(idx), name) from err
                 pos = end
             if pos != stop:
-                raise CorruptDataError(f"{where()}: column sizes do not add up to the sample size.")
+                raise CorruptDataError(
+                    f"{where(idx)}: column sizes do not add up to the sample size."
+                )
             return sample
 
         variable_at = [i for i, (_, _, size, _) in enumerate(plan) if size is None]
@@ -236,13 +250,16 @@ class MDSReader(ShardReader):
             tail = sum(size or 0 for _, _, size, _ in after)
             var_name, var_coder = plan[at][0], plan[at][1]
 
-            def fixed(part: list[Any], data: bytes, sample: dict[str, Any]) -> None:
+            def fixed(part: list[Any], data: bytes, sample: dict[str, Any], idx: int) -> None:
                 pos = 0
                 for name, coder, size, unpack in part:
                     if unpack is not None:
                         sample[name] = unpack(data, pos)[0]
                     else:
-                        sample[name] = coder.decode(data[pos : pos + size])
+                        try:
+                            sample[name] = coder.decode(data[pos : pos + size])
+                        except EncodingError as err:
+                            raise column_error(err, where(idx), name) from err
                     pos += size
 
             def decode_one_variable(idx: int) -> dict[str, Any]:
@@ -252,11 +269,14 @@ class MDSReader(ShardReader):
                 length = stop - start - head - tail
                 sample: dict[str, Any] = {}
                 if before:
-                    fixed(before, _pread(fd, head, start)[header:], sample)  # type: ignore[arg-type]
+                    fixed(before, _pread(fd, head, start)[header:], sample, idx)  # type: ignore[arg-type]
                 data = _pread(fd, length, start + head)  # type: ignore[arg-type]
-                sample[var_name] = data if var_coder.identity else var_coder.decode(data)
+                try:
+                    sample[var_name] = data if var_coder.identity else var_coder.decode(data)
+                except EncodingError as err:
+                    raise column_error(err, where(idx), var_name) from err
                 if after:
-                    fixed(after, _pread(fd, tail, stop - tail), sample)  # type: ignore[arg-type]
+                    fixed(after, _pread(fd, tail, stop - tail), sample, idx)  # type: ignore[arg-type]
                 return sample
 
             if before or not var_coder.identity or len(after) != 1 or after[0][3] is None:
@@ -342,7 +362,7 @@ class MDSReader(ShardReader):
         """Whether whole batches decode straight from rows (every column fixed-size and
         stackable): then ``get_rows`` + ``decode_batch`` replace per-sample dicts."""
         return self._fixed_size is not None and all(
-            coder.decode_batch(np.zeros((1, size), np.uint8)) is not None  # type: ignore[arg-type]
+            coder.decode_batch(np.zeros((0, size), np.uint8)) is not None  # type: ignore[arg-type]
             for coder, size in zip(self._coders, self.column_sizes)
         )
 
@@ -401,5 +421,6 @@ class MDSReader(ShardReader):
             return [{first: a, second: b} for a, b in zip(columns[0], columns[1])]
         return [dict(zip(names, values)) for values in zip(*columns)]
 
-    def _where(self) -> str:
-        return self.path_of(self.files["data"][0].basename)
+    def _where(self, idx: int | None = None) -> str:
+        path = self.path_of(self.files["data"][0].basename)
+        return path if idx is None else f"{path} sample {idx}"
