@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -141,3 +144,45 @@ def test_a_cache_limit_below_one_shard_is_refused_at_construction(tmp_path: Path
     data, largest = _sized(tmp_path / "data")
     with pytest.raises(ConfigError, match="smaller than the largest shard"):
         StreamingDataset(remote=data, local=str(tmp_path / "c"), cache_limit=largest - 1)
+
+
+def test_a_rank_killed_mid_download_does_not_stall_the_others(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 1 dies while it holds the download of a shard rank 0 also needs: rank 0 takes the
+    download over as soon as the kernel drops the dead rank's lock — no wait for its deadline,
+    no stale lock or temp file to clean by hand."""
+    bucket = s3.new_bucket()
+    with MDSWriter(out=f"s3://{bucket}/ds", columns={"b": "bytes"}, size_limit=1 << 21) as w:
+        for _ in range(8):
+            w.write({"b": os.urandom(200_000)})  # one ~1.6 MB shard
+    remote, cache = f"s3://{bucket}/ds", tmp_path / "cache"
+    StreamingDataset(remote=remote, local=str(cache))  # index in place for both ranks
+    proxy = FaultProxy(int(s3.endpoint.rsplit(":", 1)[1]), bytes_per_s=256 << 10)  # ~6 s
+    try:
+        monkeypatch.setenv("S3_ENDPOINT_URL", proxy.url)
+        registry.reset_backends()
+        code = (
+            "from streaming_lightning.dataset import StreamingDataset; import sys; "
+            "StreamingDataset(remote=sys.argv[1], local=sys.argv[2], download_timeout=30)[0]"
+        )
+        env = {**os.environ, "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+        env.update(LOCAL_WORLD_SIZE="2", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        rank1 = subprocess.Popen([sys.executable, "-c", code, remote, str(cache)], env=env)
+        deadline = time.monotonic() + 60
+        while not any(".tmp." in p.name for p in cache.iterdir()):  # its download has begun
+            assert rank1.poll() is None and time.monotonic() < deadline, "rank 1 never started"
+            time.sleep(0.05)
+        rank1.send_signal(signal.SIGKILL)
+        rank1.wait(10)
+        started = time.monotonic()
+        ds = StreamingDataset(remote=remote, local=str(cache), download_timeout=30)
+        assert len(ds[7]["b"]) == 200_000
+        took = time.monotonic() - started
+    finally:
+        proxy.close()
+        registry.reset_backends()
+    # The dead rank's lock budget would be 30 s x 3 attempts; the download itself takes ~6 s.
+    assert took < 25, f"rank 0 waited {took:.1f} s"
+    leftovers = [p.name for p in cache.iterdir() if ".tmp." in p.name]
+    assert not leftovers, f"the dead rank's temp file is still there: {leftovers}"
