@@ -96,6 +96,7 @@ def test_stalled_server_fails_within_the_deadline_naming_rank_worker_and_shard(
         proxy.close()
         registry.reset_backends()
     message = str(error.value)
+    print(f"stalled server detected after {waited:.1f} s (download_timeout=1, retry=1)")
     assert waited < 30, f"took {waited:.1f} s to give up on a stalled server"
     assert "rank 0/1 worker 0/1" in message and "fetching shard shard.0000" in message, message
     assert proxy.counts["stall"] >= 2, proxy.counts  # it did retry once before failing
@@ -182,6 +183,7 @@ def test_a_rank_killed_mid_download_does_not_stall_the_others(
     finally:
         proxy.close()
         registry.reset_backends()
+    print(f"rank 0 had the shard {took:.1f} s after rank 1 was killed mid-download")
     # The dead rank's lock budget would be 30 s x 3 attempts; the download itself takes ~6 s.
     assert took < 25, f"rank 0 waited {took:.1f} s"
     leftovers = [p.name for p in cache.iterdir() if ".tmp." in p.name]
