@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterable
 
 from streaming_lightning.errors import UnsafePathError
+
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.tmp\.(?P<pid>\d+)\.[0-9a-f]{8}$")
 
 
 def temp_path_for(path: str) -> str:
     """A unique temporary name beside ``path``; unique per process and call."""
     head, tail = os.path.split(path)
     return os.path.join(head, f".{tail}.tmp.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+
+
+def parse_temp_name(name: str) -> tuple[str, int] | None:
+    """(target file name, writer's pid) of a name :func:`temp_path_for` made, else None.
+
+    A process killed between creating its temp file and renaming it leaves the file behind;
+    whoever next takes the lock that guards the target is the one to remove it."""
+    match = _TEMP_NAME.match(name)
+    return (match["target"], int(match["pid"])) if match else None
 
 
 def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = False) -> int:
