@@ -45,6 +45,8 @@ lint: install
 
 test-main: install azurite
 	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
+	# The dataset tests again, two at a time (xdist): jobs sharing a machine collide on nothing.
+	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -n 2 -m "not slow" -q -p no:cacheprovider tests/dataset
 
 # Lightning is not installed in .venv-compat (it runs in .venv): its tests are not collected.
 test-compat: compat-venv
