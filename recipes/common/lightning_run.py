@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from recipes.common.config import dataset_kwargs
 from recipes.common.optim import build_optimizer
 from recipes.common.task import Task
-from streaming_lightning.integrations.lightning import StreamingDataModule
+from streaming_lightning.integrations.lightning import AtomicCheckpointIO, StreamingDataModule
 
 LAST = "last.ckpt"
 
@@ -107,6 +107,7 @@ def train(config: DictConfig, task: Task) -> pl.Trainer:
         logger=CSVLogger(os.path.join(config.checkpoint.dir, "logs"), name=config.run_name),
         num_sanity_val_steps=0,
         limit_val_batches=1.0 if config.data.eval_split else 0,
+        plugins=[AtomicCheckpointIO()],  # a kill mid-save never leaves a checkpoint to trip over
     )
     trainer.fit(
         RecipeModule(task, config, started),

@@ -7,6 +7,8 @@ keeps the global batch size.
 - :class:`StreamingDataLoader` can be returned from a LightningModule's ``train_dataloader``.
 - :class:`StreamingResumeCallback` adds resume to a plain ``DataLoader`` over a StreamingDataset
   (and keeps a StreamingDataLoader's position when the train loader is built before the restore).
+- :class:`AtomicCheckpointIO` (``Trainer(plugins=[...])``) writes checkpoints that a kill can
+  neither truncate nor leave temp files of, so the restart always finds one to load.
 
 Importing this package imports Lightning; ``import streaming_lightning`` never does.
 """
@@ -20,7 +22,13 @@ require_extra(
 )
 
 from streaming_lightning.integrations.lightning.callback import StreamingResumeCallback  # noqa: E402
+from streaming_lightning.integrations.lightning.checkpoint_io import AtomicCheckpointIO  # noqa: E402
 from streaming_lightning.integrations.lightning.dataloader import StreamingDataLoader  # noqa: E402
 from streaming_lightning.integrations.lightning.datamodule import StreamingDataModule  # noqa: E402
 
-__all__ = ["StreamingDataLoader", "StreamingDataModule", "StreamingResumeCallback"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "StreamingDataLoader",
+    "StreamingDataModule",
+    "StreamingResumeCallback",
+]
