@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from benchmarks.libraries.base import Library, Unsupported
+from benchmarks.libraries.base import Library, Transform, Unsupported
 
 _MODULES = {
     "streaming-lightning": "ours",
@@ -13,6 +13,8 @@ _MODULES = {
     "litdata": "litdata_peer",
     "webdataset": "webdataset_peer",
     "raw-read": "raw",
+    "imagefolder": "imagefolder",
+    "in-memory": "in_memory",
 }
 
 READERS = ["streaming-lightning", "mosaicml-streaming", "litdata", "webdataset"]
@@ -24,4 +26,4 @@ def get(name: str) -> Library:
     return library
 
 
-__all__ = ["READERS", "Library", "Unsupported", "get"]
+__all__ = ["READERS", "Library", "Transform", "Unsupported", "get"]

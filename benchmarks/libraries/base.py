@@ -6,8 +6,11 @@ and ``label``), so a case can check that every library really produced every sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+#: Per-sample work done in the loader's workers (decode, augment): sample dict -> sample dict.
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Unsupported(Exception):
@@ -16,7 +19,7 @@ class Unsupported(Exception):
 
 class Library:
     name = ""
-    format = ""  # which on-disk format it reads: benchmarks.data.WRITERS key
+    format = ""  # which on-disk format it reads: a benchmarks.data.WRITERS or SOURCES key
     modules: tuple[str, ...] = ()  # imported before any clock starts (import time is not I/O)
     #: The storage SDK the library uses for s3:// (imported lazily by it; preloaded too).
     remote_modules: tuple[str, ...] = ()
@@ -38,6 +41,12 @@ class Library:
     ) -> Any:
         """A dataset over local ``path``; or over ``remote`` cached into ``cache_dir``."""
         raise NotImplementedError
+
+    def open_transformed(self, path: str, transform: Transform, *, batch_size: int) -> Any:
+        """A shuffled dataset over local ``path`` whose samples pass through ``transform`` (in
+        the loader's workers), hooked in the way the library's users add per-sample work: a
+        subclass's ``get_item``, a ``transform`` argument, a ``map`` stage."""
+        raise Unsupported(f"{self.name} has no per-sample transform hook here")
 
     def iterate(self, dataset: Any) -> Iterator[dict[str, Any]]:
         return iter(dataset)
@@ -72,6 +81,15 @@ class MosaicStyle(Library):
         if remote is not None:
             return cls(remote=remote, local=cache_dir, shuffle=shuffle, batch_size=batch_size)
         return cls(local=path, shuffle=shuffle, batch_size=batch_size)
+
+    def open_transformed(self, path: str, transform: Transform, *, batch_size: int) -> Any:
+        # Both libraries' documented hook: a subclass overriding get_item (mosaicml-streaming's
+        # own StreamingImageNet, ours recipes.imagenet.StreamingImageNet).
+        class Transformed(self.dataset_class()):  # type: ignore[misc]
+            def get_item(self, index: int) -> dict[str, Any]:
+                return transform(super().get_item(index))
+
+        return Transformed(local=path, shuffle=True, batch_size=batch_size)
 
     def getitem(self, dataset: Any, index: int) -> dict[str, Any]:
         return dataset[index]  # type: ignore[no-any-return]

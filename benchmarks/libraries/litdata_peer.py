@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from benchmarks.libraries.base import Library
+from benchmarks.libraries.base import Library, Transform
 
 
 class LitData(Library):
@@ -33,6 +33,11 @@ class LitData(Library):
                 storage_options={"endpoint_url": os.environ["S3_ENDPOINT_URL"]},
             )
         return StreamingDataset(input_dir=path, shuffle=shuffle)
+
+    def open_transformed(self, path: str, transform: Transform, *, batch_size: int) -> Any:
+        from litdata import StreamingDataset
+
+        return StreamingDataset(input_dir=path, shuffle=True, transform=transform)
 
     def loader(self, dataset: Any, *, batch_size: int, num_workers: int) -> Iterable[Any]:
         from litdata import StreamingDataLoader

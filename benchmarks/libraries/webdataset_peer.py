@@ -4,12 +4,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from benchmarks.libraries.base import Library
+from benchmarks.libraries.base import Library, Transform
 
 
 def _sample(raw: dict[str, Any]) -> dict[str, Any]:
     if "tokens.npy" in raw:
         return {"tokens": raw["tokens.npy"], "label": raw["cls"]}
+    if "jpg" in raw:  # the bytes as stored: decode() adds no image handler unless asked
+        return {"image": raw["jpg"], "label": raw["cls"], "index": int(raw["__key__"])}
     return {"image": raw["image.bin"], "label": raw["cls"]}
 
 
@@ -39,6 +41,9 @@ class WebDataset(Library):
         if shuffle:
             pipeline = pipeline.shuffle(1000)
         return pipeline.decode().map(_sample)
+
+    def open_transformed(self, path: str, transform: Transform, *, batch_size: int) -> Any:
+        return self.open(path, shuffle=True).map(transform)
 
     def resume(
         self, dataset: Any, sample_in_epoch: int, *, batch_size: int
