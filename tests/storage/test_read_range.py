@@ -21,7 +21,6 @@ from streaming_lightning.errors import (
 )
 from streaming_lightning.storage import read_range, registry
 from streaming_lightning.storage.base import Backend
-from tests.fixtures import fault_proxy
 from tests.fixtures.azure_server import Azurite, dev_connection_string
 from tests.fixtures.fault_proxy import FaultProxy
 from tests.fixtures.gcs_server import GCSEmulator
@@ -213,9 +212,8 @@ def test_a_truncated_body_is_retried_never_returned_short(
     data = np.random.default_rng(3).bytes(256 << 10)
     url = remote_store.seed("big.bin", data)
     assert remote_store.port is not None and remote_store.point_at is not None
-    monkeypatch.setattr(fault_proxy, "FAULTS", ("truncate",))
     # Seed 1 breaks the first connection; the range is longer than any cut (at most 64 KiB).
-    proxy = FaultProxy(remote_store.port, fault_rate=0.5, seed=1)
+    proxy = FaultProxy(remote_store.port, fault_rate=0.5, seed=1, faults=("truncate",))
     try:
         remote_store.point_at(proxy.port)
         registry.reset_backends()
