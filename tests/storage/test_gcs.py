@@ -213,11 +213,10 @@ def test_transfers_survive_network_faults(
     payloads = {f"obj{i}": _file(tmp_path / f"src{i}", 150_000 + 70_000 * i, i) for i in range(3)}
     for i, name in enumerate(payloads):
         upload_file(str(tmp_path / f"src{i}"), f"gs://{bucket}/{name}")
-    monkeypatch.setattr(fault_proxy, "FAULTS", (fault,))
     # list() has no timeout argument in the Backend contract; bound its stalls too.
     monkeypatch.setattr(gcs, "_METADATA_TIMEOUT", 1.0)
     port = int(gcs_emulator.url.rsplit(":", 1)[1])
-    proxy = FaultProxy(port, fault_rate=0.5, seed=3, stall_limit_s=5)
+    proxy = FaultProxy(port, fault_rate=0.5, seed=3, stall_limit_s=5, faults=(fault,))
     try:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
         registry.reset_backends()
