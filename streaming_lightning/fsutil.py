@@ -11,7 +11,8 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from streaming_lightning.errors import UnsafePathError
 
@@ -33,19 +34,18 @@ def parse_temp_name(name: str) -> tuple[str, int] | None:
     return (match["target"], int(match["pid"])) if match else None
 
 
-def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = False) -> int:
-    """Write ``chunks`` to ``path`` atomically; return the number of bytes written.
+@contextlib.contextmanager
+def atomic_file(path: str, *, fsync: bool = False) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only once the block completes (temp file +
+    rename); on any error the temp file is removed and ``path`` is untouched.
 
     ``fsync=True`` additionally makes the content durable before it becomes visible, for files
-    whose loss after a power cut would matter (downloads, index files).
+    whose loss after a power cut would matter (downloads, index files, checkpoints).
     """
-    parts: Iterable[bytes] = (chunks,) if isinstance(chunks, bytes) else chunks
     tmp = temp_path_for(path)
-    written = 0
     try:
         with open(tmp, "wb") as file:
-            for chunk in parts:
-                written += file.write(chunk)
+            yield file
             if fsync:
                 file.flush()
                 os.fsync(file.fileno())
@@ -54,6 +54,16 @@ def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = Fa
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str, chunks: bytes | Iterable[bytes], *, fsync: bool = False) -> int:
+    """Write ``chunks`` to ``path`` atomically (see :func:`atomic_file`); return the bytes
+    written."""
+    parts: Iterable[bytes] = (chunks,) if isinstance(chunks, bytes) else chunks
+    written = 0
+    with atomic_file(path, fsync=fsync) as file:
+        for chunk in parts:
+            written += file.write(chunk)
     return written
 
 

@@ -26,7 +26,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from streaming_lightning.fsutil import parse_temp_name, temp_path_for
+from streaming_lightning.fsutil import atomic_file, parse_temp_name
 
 
 def _local_path(path: _PATH) -> str | None:
@@ -87,15 +87,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         directory = os.path.dirname(target)
         os.makedirs(directory, exist_ok=True)
         discard_dead_writers(directory)
-        tmp = temp_path_for(target)
-        try:
-            with open(tmp, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_file(target, fsync=True) as file:
+            torch.save(checkpoint, file)
         _fsync_directory(directory)
