@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 COMPAT := .venv-compat
-PIP_FLAGS := --disable-pip-version-check --progress-bar off -q
+# --no-cache-dir: the compat venv's CUDA wheels (~3 GB) would otherwise stay in ~/.cache/pip too,
+# and CI machines share their disk (a run once failed with ENOSPC installing .venv-compat).
+PIP_FLAGS := --disable-pip-version-check --progress-bar off -q --no-cache-dir
 
 # torch==2.13.0 takes the local CPU wheel; any other spec pulls GBs of CUDA wheels.
 TORCH_MAIN := torch==2.13.0
@@ -32,6 +34,7 @@ $(AZURITE): | $(VENV)/.stamp
 compat-venv: $(COMPAT)/.stamp
 
 $(COMPAT)/.stamp: pyproject.toml
+	@df -h . /tmp | sed 's/^/disk before .venv-compat: /'
 	$(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) -U pip
 	$(COMPAT)/bin/pip install $(PIP_FLAGS) $(COMPAT_PINS)
