@@ -64,13 +64,8 @@ class Simulation:
 
 def shard_bytes(dataset: StreamingDataset) -> NDArray[np.int64]:
     """Bytes to fetch per global shard: every file in its stored (maybe compressed) form."""
-    return np.array(
-        [
-            sum((zipped or raw).bytes for raw, zipped in reader.file_pairs())
-            for stream in dataset.streams
-            for reader in stream.shards
-        ],
-        np.int64,
+    return np.concatenate([stream.shard_table.stored_bytes for stream in dataset.streams]).astype(
+        np.int64
     )
 
 

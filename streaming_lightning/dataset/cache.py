@@ -48,13 +48,11 @@ def largest_footprint(streams: list[Stream], remote_only: bool = False) -> int:
     for stream in streams:
         if remote_only and stream.remote_root is None:
             continue
-        keep_zip = stream.keep_zip or stream.remote_root is None
-        for reader in stream.shards:
-            size = sum(
-                raw.bytes + (zipped.bytes if zipped is not None and keep_zip else 0)
-                for raw, zipped in reader.file_pairs()
-            )
-            largest = max(largest, size)
+        footprint = stream.shard_table.footprint(
+            bool(stream.keep_zip) or stream.remote_root is None
+        )
+        if len(footprint):
+            largest = max(largest, int(footprint.max()))
     return largest
 
 
@@ -104,22 +102,28 @@ def discard_stale_temps(stream: Stream) -> int:
     the file it is about to rename. Without this, every kill during a download leaves a partial
     copy that nothing ever reads or deletes and that ``cache_limit`` does not count."""
     root = stream.local_root
-    downloaded = {os.path.join(root, INDEX_BASENAME): True}  # target -> written by a download
-    for reader in stream.shards:
-        for raw, zipped in reader.file_pairs():
-            downloaded[reader.path_of(raw.basename)] = zipped is None
-            if zipped is not None:
-                downloaded[reader.path_of(zipped.basename)] = True
-    stale = []
-    for directory in sorted({os.path.dirname(path) for path in downloaded}):
+    table = stream.shard_table
+    stale = []  # (temp file, target, whether the target is downloaded)
+    for folder in table.directories:
+        directory = os.path.join(root, folder)
         try:
             names = os.listdir(directory)
         except FileNotFoundError:
             continue
-        for name in names:
-            parsed = parse_temp_name(name)
-            if parsed and os.path.join(directory, parsed[0]) in downloaded:
-                stale.append((os.path.join(directory, name), os.path.join(directory, parsed[0])))
+        temps = [(name, parsed[0]) for name in names if (parsed := parse_temp_name(name))]
+        if not temps:
+            continue
+        found = table.find_files([os.path.join(folder, target) for _, target in temps])
+        for (name, target), position in zip(temps, found.tolist()):
+            if position >= 0:
+                downloaded = bool(table.file_downloaded[position])
+            elif folder == "" and target == INDEX_BASENAME:
+                downloaded = True
+            else:
+                continue
+            stale.append(
+                (os.path.join(directory, name), os.path.join(directory, target), downloaded)
+            )
     if not stale:
         return 0
     try:
@@ -130,9 +134,9 @@ def discard_stale_temps(stream: Stream) -> int:
         return 0  # a live process is decompressing; the next one to open the cache sweeps
     removed = 0
     try:
-        for temp, target in stale:
-            lock = _try_lock(lock_path_for(target)) if downloaded[target] else None
-            if downloaded[target] and lock is None:
+        for temp, target, downloaded in stale:
+            lock = _try_lock(lock_path_for(target)) if downloaded else None
+            if downloaded and lock is None:
                 continue  # being downloaded right now
             try:
                 os.unlink(temp)
@@ -165,17 +169,20 @@ class ShardCache:
     # ------------------------------------------------------------------ bookkeeping
 
     def reader(self, ref: ShardRef) -> ShardReader:
-        return self.streams[ref.stream].shards[ref.shard]
+        """The shard's reader: the one open here if any, so its maps are reused."""
+        reader = self._open.get(ref)
+        return reader if reader is not None else self.streams[ref.stream].shards[ref.shard]
+
+    def open_reader(self, ref: ShardRef) -> ShardReader | None:
+        """The shard's reader if this process has it open, else None (no bookkeeping)."""
+        return self._open.get(ref)
 
     def footprint(self, ref: ShardRef) -> int:
         """Bytes this shard occupies in the cache once ready (raw, plus zip if kept)."""
-        stream, reader = self.streams[ref.stream], self.reader(ref)
-        total = 0
-        for raw, zipped in reader.file_pairs():
-            total += raw.bytes
-            if zipped is not None and (stream.keep_zip or stream.remote_root is None):
-                total += zipped.bytes
-        return total
+        stream = self.streams[ref.stream]
+        table = stream.shard_table
+        keep_zip = bool(stream.keep_zip) or stream.remote_root is None
+        return int(table.raw_bytes[ref.shard] + (table.zip_bytes[ref.shard] if keep_zip else 0))
 
     def _name(self, ref: ShardRef) -> str:
         return f"{self.reader(ref).files['data'][0].basename} (stream {ref.stream})"
@@ -315,42 +322,31 @@ class ShardCache:
 
     # ------------------------------------------------------------------ eviction
 
-    def _evictable_files(self) -> dict[str, dict[str, ShardRef]]:
-        """Directory -> file name -> shard, for every file of every evictable shard: built
-        once per process, so finding what is cached lists the cache directories instead of
-        probing every shard of the index (100,000 stats per fetch at 100,000 shards)."""
-        found = self.__dict__.get("_by_dir")
-        if found is None:
-            found = {}
-            for s, stream in enumerate(self.streams):
-                if stream.remote_root is None:
-                    continue  # a local-only stream is the dataset itself, never a cache
-                for i, reader in enumerate(stream.shards):
-                    for raw, zipped in reader.file_pairs():
-                        for info in (raw, zipped):
-                            if info is not None:
-                                folder, name = os.path.split(reader.path_of(info.basename))
-                                found.setdefault(folder, {})[name] = ShardRef(s, i)
-            self.__dict__["_by_dir"] = found
-        return found
-
     def _present(self) -> list[tuple[float, ShardRef, int]]:
-        """(last use, shard, bytes) for every shard with files in the cache."""
+        """(last use, shard, bytes) for every evictable shard with files in the cache: the
+        cache directories are listed and the names looked up in the shard tables (one
+        vectorised search), instead of probing every shard of the index (100,000 stats per
+        fetch at 100,000 shards)."""
         usage: dict[ShardRef, tuple[int, float]] = {}
-        for folder, names in self._evictable_files().items():
-            try:
-                entries = os.scandir(folder)
-            except FileNotFoundError:
-                continue
-            with entries:
-                for entry in entries:
-                    ref = names.get(entry.name)
-                    if ref is None:
+        for s, stream in enumerate(self.streams):
+            if stream.remote_root is None:
+                continue  # a local-only stream is the dataset itself, never a cache
+            table = stream.shard_table
+            for folder in table.directories:
+                try:
+                    with os.scandir(os.path.join(stream.local_root, folder)) as listing:
+                        entries = list(listing)
+                except FileNotFoundError:
+                    continue
+                found = table.find_files([os.path.join(folder, entry.name) for entry in entries])
+                for entry, position in zip(entries, found.tolist()):
+                    if position < 0:
                         continue
                     try:
                         st = entry.stat()
                     except FileNotFoundError:
                         continue  # evicted while we listed
+                    ref = ShardRef(s, int(table.file_shards[position]))
                     size, last = usage.get(ref, (0, 0.0))
                     usage[ref] = (size + st.st_size, max(last, st.st_atime, st.st_mtime))
         return [(last, ref, size) for ref, (size, last) in usage.items() if size]

@@ -8,21 +8,25 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streaming_lightning.dataset.shard_index import ShardList, load_shared_table
 from streaming_lightning.errors import ConfigError, MissingFileError
-from streaming_lightning.format.index import INDEX_BASENAME, load_index
+from streaming_lightning.format.index import INDEX_BASENAME
 from streaming_lightning.format.reader import ShardReader
-from streaming_lightning.format.readers import reader_from_json
+from streaming_lightning.format.shard_table import ShardTable
 from streaming_lightning.fsutil import atomic_write
 from streaming_lightning.storage.registry import is_remote
 from streaming_lightning.storage.transfer import download_file
 from streaming_lightning.storage.uploader import join_url
 
 SOURCE_MARKER = ".streaming-lightning-source.json"
+#: Subdirectory of a remote stream's cache holding its shard table (see shard_index).
+SHARD_TABLE_DIR = ".shard-table"
 
 
 def _current_user() -> str:
@@ -107,7 +111,8 @@ class Stream:
         self.download_timeout = download_timeout
         self.validate_hash = validate_hash
         self.keep_zip = keep_zip
-        self.shards: list[ShardReader] = []
+        self.table: ShardTable | None = None
+        self.shards: Sequence[ShardReader] = ()
 
     def apply_defaults(
         self,
@@ -166,7 +171,7 @@ class Stream:
                 "Use another local= (or omit it to get a cache directory per remote)."
             )
 
-    def load(self, *, allow_unsafe_types: bool) -> list[ShardReader]:
+    def load(self, *, allow_unsafe_types: bool) -> Sequence[ShardReader]:
         """Fetch (if needed) and validate the index; build the shard readers."""
         self._claim_local()
         index_path = os.path.join(self.local_root, INDEX_BASENAME)
@@ -181,16 +186,39 @@ class Stream:
                 retry=int(self.download_retry or 0),
                 timeout=float(self.download_timeout or 60),
             )
-        specs = load_index(index_path)
-        self.shards = [
-            reader_from_json(self.local, self.split, spec, allow_unsafe_types=allow_unsafe_types)
-            for spec in specs
-        ]
+        self.table = load_shared_table(
+            index_path, self._table_dir(), exclusive=self.remote_root is not None
+        )
+        self.shards = ShardList(
+            self.table, self.local, self.split, allow_unsafe_types=allow_unsafe_types
+        )
+        for first in self.table.template_shards:
+            self.shards[first]  # refuses unsafe encodings now, not at the first read
         return self.shards
+
+    def _table_dir(self) -> str | None:
+        """Where this stream's shard table lives: in its cache directory when it has a remote
+        (the cache is ours), else in the user's cache root (never written into a dataset
+        directory the user gave us), or nowhere (in memory) if neither is writable."""
+        if self.remote_root is not None:
+            return os.path.join(self.local_root, SHARD_TABLE_DIR)
+        shared = os.path.join(default_cache_root(), "shard-tables")
+        try:
+            os.makedirs(shared, exist_ok=True)
+        except OSError:
+            return None
+        return shared if os.access(shared, os.W_OK | os.X_OK) else None
+
+    @property
+    def shard_table(self) -> ShardTable:
+        """The loaded index (see :meth:`load`)."""
+        if self.table is None:
+            raise ConfigError(f"Stream {self.describe()} is not loaded yet; call load() first.")
+        return self.table
 
     @property
     def shard_sizes(self) -> NDArray[np.int64]:
-        return np.array([shard.samples for shard in self.shards], np.int64)
+        return np.array(self.shard_table.samples, np.int64)
 
     @property
     def num_samples(self) -> int:
@@ -198,9 +226,9 @@ class Stream:
 
     def columns(self) -> Any:
         """A comparable description of the columns, to refuse mixing incompatible streams."""
-        if not self.shards:
+        if not len(self.shards):
             return None
-        spec = self.shards[0].spec
+        spec = self.shard_table.spec(0)
         if spec["format"] == "mds":
             return dict(zip(spec["column_names"], spec["column_encodings"]))
         if spec["format"] == "json":

@@ -194,7 +194,6 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         state = self.__dict__.copy()
         state.update(_cache=None, _cache_pid=None)
         state.pop("_plan_reader", None)
-        state.pop("_readers", None)
         return state
 
     # ------------------------------------------------------------------ facts
@@ -385,13 +384,13 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         return shards, ids - self.shard_offsets[shards]
 
     def _ref(self, shard: int) -> ShardRef:
-        refs = self.__dict__.get("_refs")
-        if refs is None:
-            refs = self.__dict__["_refs"] = [
-                ShardRef(int(stream), int(global_shard - self.stream_first_shard[stream]))
-                for global_shard, stream in enumerate(self.shard_stream)
-            ]
-        return refs[shard]  # type: ignore[no-any-return]
+        """(stream, shard within it) of a global shard index; computed, not tabulated, so a
+        process holds nothing per shard of the index."""
+        firsts = self.__dict__.get("_stream_firsts")
+        if firsts is None:
+            firsts = self.__dict__["_stream_firsts"] = self.stream_first_shard[:-1].tolist()
+        stream = bisect.bisect_right(firsts, shard) - 1
+        return ShardRef(stream, shard - firsts[stream])
 
     def __getitem__(self, index: int) -> Any:
         """Sample ``index`` of the dataset (negative counts from the end), fetching its shard
@@ -426,27 +425,21 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         )
 
     def _stored_item(self, index: int) -> dict[str, Any]:
-        starts = self.__dict__.get("_shard_starts")
-        if starts is None:
-            starts = self.__dict__["_shard_starts"] = self.shard_offsets[:-1].tolist()
-        shard = bisect.bisect_right(starts, index) - 1
+        shard = int(np.searchsorted(self.shard_offsets, index, side="right")) - 1
         while self.shard_sizes[shard] == 0:  # empty shards share their successor's start
             shard += 1
+        within = index - int(self.shard_offsets[shard])
         if self.cache_limit is None:
             # Nothing is ever evicted: a shard whose decoder this process already built (it
             # exists only while the shard is open here) is read without lease bookkeeping.
-            readers = self.__dict__.get("_readers")
-            if readers is None:
-                readers = self.__dict__["_readers"] = [
-                    reader for stream in self.streams for reader in stream.shards
-                ]
-            decode = getattr(readers[shard], "_decoder", None)
+            reader = self._shard_cache().open_reader(self._ref(shard))
+            decode = getattr(reader, "_decoder", None)
             if decode is not None:
-                return decode(index - starts[shard])  # type: ignore[no-any-return]
+                return decode(within)  # type: ignore[no-any-return]
         cache = self._shard_cache()
         ref = self._ref(shard)
         try:
-            return cache.ensure(ref)[index - starts[shard]]
+            return cache.ensure(ref)[within]
         finally:
             cache.release(ref)  # random access holds no lease between calls
 
@@ -574,12 +567,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         shards = [stream.shards[0] for stream in self.streams if stream.shards]
         if not all(shard.fixed_size_samples for shard in shards):
             return 0
-        raw_bytes = sum(
-            raw.bytes
-            for stream in self.streams
-            for shard in stream.shards
-            for raw, _ in shard.files.values()
-        )
+        raw_bytes = sum(int(stream.shard_table.raw_bytes.sum()) for stream in self.streams)
         mean_bytes = max(1, raw_bytes // self.num_samples)
         return int(min(512, max(1, (256 << 10) // mean_bytes)))
 

@@ -2,7 +2,8 @@
 
 ``mode=shards``: an index of ``shards`` tiny shards (only the index: construction and the
 epoch plan never open a shard), a DataLoader with 2 workers started over it; prints the main
-process's RSS and the workers' USS once the workers have built their epoch plan.
+process's RSS and anonymous memory, and the workers' USS and private anonymous memory (see
+:func:`anonymous_memory`), once the workers have built their epoch plan.
 ``mode=epochs``: a small real dataset streamed for ``epochs`` epochs by 2 persistent workers;
 prints the summed USS after each epoch and the least-squares slope over the second half.
 """
@@ -53,6 +54,30 @@ def tree_memory(loader_iter: Any) -> tuple[int, int]:
     return me.memory_info().rss, sum(w.memory_full_info().uss for w in workers)
 
 
+def anonymous_memory(pid: int, private_only: bool) -> int:
+    """Bytes of anonymous memory (heap, Python objects, numpy arrays) of a process: what it
+    costs the machine, unlike file-backed pages (libraries, the memory-mapped shard table),
+    which the page cache holds once for all processes and can reclaim. ``private_only``
+    counts only pages no other process maps (a forked worker's own allocations and the
+    parent's pages it has written to), else every anonymous page mapped."""
+    total = 0
+    anonymous = False
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = line.split(maxsplit=6)
+            if "-" in head[0] and not head[0].endswith(":"):  # a mapping's header line
+                path = head[5].strip() if len(head) > 5 else ""
+                anonymous = not path or path.startswith("[heap") or path.startswith("[anon")
+                continue
+            if private_only:
+                counted: tuple[str, ...] = ("Private_Clean:", "Private_Dirty:") if anonymous else ()
+            else:
+                counted = ("Anonymous:",)
+            if head[0] in counted:
+                total += int(head[1]) * 1024
+    return total
+
+
 def shards_mode(config: dict[str, Any]) -> dict[str, Any]:
     remote = os.path.join(config["tmp"], "remote")
     fake_index(remote, config["shards"])
@@ -60,6 +85,10 @@ def shards_mode(config: dict[str, Any]) -> dict[str, Any]:
         remote=remote, local=os.path.join(config["tmp"], "cache"), shuffle=True, batch_size=10
     )
     len(dataset)  # the epoch plan is built
+    # Garbage still waiting for a collection when the workers fork is freed in the parent
+    # afterwards, which leaves its pages to the workers alone: they would count as the
+    # workers' own memory, by chance of when the collector last ran.
+    gc.collect()
     loader = DataLoader(dataset, batch_size=10, num_workers=2)
     iterator = iter(loader)
     # Workers start their epoch (plan, reader) and then block on the first shard's download,
@@ -67,7 +96,13 @@ def shards_mode(config: dict[str, Any]) -> dict[str, Any]:
     time.sleep(3)
     gc.collect()
     main_rss, worker_uss = tree_memory(iterator)
-    return {"main_rss": main_rss, "worker_uss": worker_uss // 2}
+    workers = [w.pid for w in getattr(iterator, "_workers", [])]
+    return {
+        "main_rss": main_rss,
+        "worker_uss": worker_uss // 2,
+        "main_anonymous": anonymous_memory(os.getpid(), private_only=False),
+        "worker_private_anonymous": sum(anonymous_memory(p, True) for p in workers) // 2,
+    }
 
 
 def epochs_mode(config: dict[str, Any]) -> dict[str, Any]:

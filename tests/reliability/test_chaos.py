@@ -536,8 +536,10 @@ def reference(remote: Remote, tmp_path_factory: pytest.TempPathFactory) -> Refer
     assert [s["step"] for s in attempt.steps] == list(range(STEPS))
     assert attempt.first_step_s is not None
     # The lock files of a cache are bounded by its dataset: a download lock per stored shard
-    # file, a lease per shard, the index's download lock, the eviction and decompress locks.
+    # file, a lease per shard, the index's download lock, the eviction and decompress locks,
+    # and the lock under which the node's first process builds the shard table.
     expected = {"cache/.locks/index.json.lock", "cache/.locks/evict.lock"}
+    expected.add("cache/.shard-table/.build.lock")
     expected.add("cache/.locks/decompress.lock")
     for shard in remote.index["shards"]:
         expected.add(f"cache/.locks/{shard['zip_data']['basename']}.lock")
@@ -611,6 +613,7 @@ def chaos(
         "temp_files_left": [str(p.relative_to(layout.root)) for p in temp_files(layout.root)],
         "tmpdir_extra": sorted(set(os.listdir(layout.tmp)) - reference.tmp),
         "ckpt_dir": sorted(os.listdir(layout.ckpt)),
+        "shard_table_dir": sorted(os.listdir(layout.cache / ".shard-table")),
         "lock_files_before": len(locks_before),
         "lock_files_after": len(locks),
         "lock_files_uninterrupted_run": len(reference.locks),
@@ -641,6 +644,8 @@ def chaos(
     assert not report["temp_files_left"], report["temp_files_left"]
     assert report["tmpdir_extra"] == [], "temp dir entries left by killed runs"
     assert report["ckpt_dir"] == ["last.ckpt"]
+    tables = [name for name in report["shard_table_dir"] if name.endswith(".table")]
+    assert len(tables) == 1 and len(report["shard_table_dir"]) == 2, report["shard_table_dir"]
     assert locks <= reference.locks, f"lock files an uninterrupted run never makes: {locks}"
     if steps == STEPS:
         assert locks == reference.locks, sorted(reference.locks - locks)
