@@ -17,7 +17,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,8 @@ Chunk = tuple[NDArray[np.int64], NDArray[np.int64]]  # (global shard, index with
 #: Samples read by range per round while shards download: after each round, shards whose
 #: download landed are read locally again.
 RANGED_STEP = 64
+#: How long closing a reader waits for downloads already in flight.
+CLOSE_WAIT_S = 2.0
 #: Samples at the start of an iteration whose bytes the kernel is asked to read at once.
 ADVISED = 256
 
@@ -100,8 +102,12 @@ class EpochReader:
             yield chunk
 
     def close(self) -> None:
+        """Stop prefetching. Downloads not started are cancelled; those in flight get
+        :data:`CLOSE_WAIT_S` to land, then finish in the background (each bounded by its
+        download timeout): leaving a loop early must not wait for a slow link."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            wait(list(self._pending.values()), timeout=CLOSE_WAIT_S)
         if self._ranged is not None:
             self._ranged.close()
         self._cache.release_all()

@@ -188,3 +188,37 @@ def test_a_rank_killed_mid_download_does_not_stall_the_others(
     assert took < 25, f"rank 0 waited {took:.1f} s"
     leftovers = [p.name for p in cache.iterdir() if ".tmp." in p.name]
     assert not leftovers, f"the dead rank's temp file is still there: {leftovers}"
+
+
+def test_leaving_a_loop_early_does_not_wait_for_slow_downloads(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Breaking out of an epoch while prefetches crawl over a slow link returns at once (in
+    flight downloads get CLOSE_WAIT_S, then finish in the background); it used to wait for
+    every one of them."""
+    bucket = s3.new_bucket()
+    with MDSWriter(out=f"s3://{bucket}/ds", columns={"b": "bytes"}, size_limit=1 << 20) as w:
+        for _ in range(3000):
+            w.write({"b": os.urandom(1000)})  # 3 shards of ~1,000 samples, ~1 MB each
+    remote = f"s3://{bucket}/ds"
+    # The index and the first shard come through the fast path: the epoch starts at once.
+    assert len(StreamingDataset(remote=remote, local=str(tmp_path / "cache"))[0]["b"]) == 1000
+    proxy = FaultProxy(int(s3.endpoint.rsplit(":", 1)[1]), bytes_per_s=128 << 10)  # ~8 s/shard
+    try:
+        monkeypatch.setenv("S3_ENDPOINT_URL", proxy.url)
+        registry.reset_backends()
+        ds = StreamingDataset(remote=remote, local=str(tmp_path / "cache"), download_timeout=60)
+        iterator = iter(ds)
+        started = time.monotonic()
+        for _ in range(800):  # from the cached first shard, while the second one downloads
+            next(iterator)
+        time.sleep(0.5)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        iterator.close()
+        closed = time.monotonic() - started
+    finally:
+        proxy.close()
+        registry.reset_backends()
+    print(f"800 samples after {first:.1f} s; closing took {closed:.1f} s")
+    assert closed < 5, f"closing the iterator waited {closed:.1f} s for downloads"
