@@ -112,6 +112,8 @@ class ShardTable:
             spec: dict[str, Any] = json.loads(self._specs[begin:end].tobytes())
         except ValueError as err:
             raise CorruptDataError(f"{self.path}: shard {shard}'s entry is corrupt: {err}") from err
+        if not isinstance(spec, dict):
+            raise CorruptDataError(f"{self.path}: shard {shard}'s entry is not an object.")
         return spec
 
     def footprint(self, keep_zip: bool) -> NDArray[np.int64]:
@@ -239,7 +241,7 @@ class ShardTable:
             buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             return cls._parse(buffer, size, path, index_digest)
-        except (CorruptDataError, ValueError, KeyError, TypeError) as err:
+        except (CorruptDataError, ValueError, KeyError, TypeError, AttributeError) as err:
             with contextlib.suppress(BufferError):  # views made before the error still live
                 buffer.close()
             if isinstance(err, CorruptDataError):
@@ -254,6 +256,8 @@ class ShardTable:
         if header_len > size:
             raise CorruptDataError(f"{path}: header length {header_len} exceeds the file.")
         header = json.loads(buffer[len(MAGIC) + 8 : len(MAGIC) + 8 + header_len])
+        if not isinstance(header, dict) or not isinstance(header.get("arrays"), dict):
+            raise CorruptDataError(f"{path}: the header is not a table header.")
         if digest is not None and header.get("index_digest") != digest:
             raise CorruptDataError(f"{path}: built from another index.json.")
         start = -(-(len(MAGIC) + 8 + header_len) // _ALIGN) * _ALIGN

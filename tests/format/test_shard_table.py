@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 import struct
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,56 @@ def test_a_corrupt_spec_is_named_when_read(tmp_path: Path) -> None:
     assert table.spec(0)
     with pytest.raises(CorruptDataError, match="shard 1"):
         table.spec(1)
+
+
+def test_mutated_tables_load_or_fail_cleanly(tmp_path: Path) -> None:
+    """Random byte edits, truncations and extensions of a valid table: it loads (and every
+    spec reads as a dict or fails naming the table), or fails naming the table — never
+    another exception, and never an allocation sized by a forged shape."""
+    from hypothesis import HealthCheck, given, seed, settings
+    from hypothesis import strategies as st
+
+    good = written(ShardTable.build(dataset(tmp_path / "ds")), tmp_path / "good.table")
+    data = good.read_bytes()
+    path = tmp_path / "mutated.table"
+    edits = st.lists(
+        st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=8
+    )
+
+    sizes = st.one_of(st.none(), st.none(), st.none(), st.integers(0, len(data) + 8))
+    outcomes: Counter[str] = Counter()
+
+    @seed(11)
+    @settings(
+        max_examples=600,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(edits=edits, cut=sizes, in_header=st.booleans())
+    def check(edits: list[tuple[int, int]], cut: int | None, in_header: bool) -> None:
+        mutated = bytearray(data)
+        header_end = 16 + struct.unpack("<Q", data[8:16])[0]
+        for position, value in edits:
+            mutated[position % header_end if in_header else position] = value
+        if cut is not None:
+            mutated = mutated[:cut] if cut < len(data) else mutated + bytes(cut - len(data))
+        path.write_bytes(bytes(mutated))
+        try:
+            table = ShardTable.load(str(path))
+        except (CorruptDataError, UnsafePathError) as err:
+            assert str(path) in str(err)
+            outcomes["refused"] += 1
+            return
+        outcomes["loaded"] += 1
+        for i in range(len(table)):
+            try:
+                assert isinstance(table.spec(i), dict)
+            except CorruptDataError as err:
+                assert str(path) in str(err)
+                outcomes["bad spec"] += 1
+        table.find_files(["shard.00000.mds", "nothing"])
+
+    check()
+    print(dict(outcomes))
+    assert outcomes["refused"] and outcomes["loaded"] and outcomes["bad spec"], outcomes
