@@ -1,4 +1,5 @@
-"""Conversion on distributed engines: ``dataframe_to_mds`` (Spark). Each engine module is
+"""Conversion on distributed engines: ``dataframe_to_mds`` (Spark) and ``write_mds`` (Ray
+Data). Each engine module is
 imported only when its function is first used, so ``import streaming_lightning`` (and this
 package) never imports pyspark or ray."""
 
@@ -11,6 +12,9 @@ from streaming_lightning.convert.parts import ConversionResult, WriteSettings
 _LAZY = {
     "dataframe_to_mds": "streaming_lightning.convert.spark",
     "infer_columns": "streaming_lightning.convert.spark",
+    "write_mds": "streaming_lightning.convert.ray_data",
+    "infer_arrow_columns": "streaming_lightning.convert.ray_data",
+    "MDSDatasink": "streaming_lightning.convert.ray_data",
 }
 
 
@@ -23,4 +27,12 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["ConversionResult", "WriteSettings", "dataframe_to_mds", "infer_columns"]
+__all__ = [
+    "ConversionResult",
+    "MDSDatasink",
+    "WriteSettings",
+    "dataframe_to_mds",
+    "infer_arrow_columns",
+    "infer_columns",
+    "write_mds",
+]
