@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.gcs_server",
     "tests.fixtures.azure_server",
     "tests.fixtures.oci_server",
+    "tests.fixtures.engines",
 ]
 
 _COMPAT_DIR = Path(__file__).parent / "compat"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from recipes.common.cli import run_command
 from recipes.common.convert import add_write_arguments, write_options
@@ -35,17 +37,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip (name and count) listed images that are missing or do not decode, "
         "instead of stopping",
     )
+    conv.add_argument(
+        "--engine",
+        choices=("processes", "spark", "ray"),
+        default="processes",
+        help="who converts the shards: --workers local processes (default), Spark (the "
+        "session spark-submit configures, else local[*]) or Ray (the cluster at RAY_ADDRESS, "
+        "else a local one); --in must then be readable by every executor",
+    )
     add_write_arguments(conv)
     args = parser.parse_args(argv)
-    return run_command(
-        lambda: convert(
-            args.raw,
-            write_options(args),
-            split=args.split or None,
-            min_similarity=args.min_similarity,
-            skip_bad=args.skip_bad,
-        )
-    )
+    return run_command(lambda: _convert(args))
+
+
+def _convert(args: argparse.Namespace) -> dict[str, Any]:
+    common = {
+        "split": args.split or None,
+        "min_similarity": args.min_similarity,
+        "skip_bad": args.skip_bad,
+    }
+    if args.engine == "spark":
+        from pyspark.sql import SparkSession
+
+        from recipes.laion.distributed import convert_on_spark
+
+        spark = SparkSession.builder.appName("laion-to-mds").getOrCreate()
+        try:
+            return convert_on_spark(spark, args.raw, write_options(args), **common)
+        finally:
+            spark.stop()
+    if args.engine == "ray":
+        import ray
+
+        from recipes.laion.distributed import convert_on_ray
+
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False)
+        try:
+            return convert_on_ray(args.raw, write_options(args), **common)
+        finally:
+            ray.shutdown()
+    return convert(args.raw, write_options(args), **common)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ from streaming_lightning.dataset import StreamingDataset
 from streaming_lightning.errors import ConfigError, EncodingError
 from streaming_lightning.format.index import load_index
 from streaming_lightning.format.writer import OutputExistsError
-from tests.fixtures.s3_server import CREDENTIALS, S3Server
-from tests.fixtures.servers import ServerProcess
+from tests.fixtures.s3_server import S3Server
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
@@ -42,24 +41,6 @@ def item(i: int) -> dict[str, Any]:
         "tokens": list(range(1 + i % 5)),
         "price": decimal.Decimal(i) / 8,
     }
-
-
-@pytest.fixture(scope="module")
-def local_ray(moto_process: ServerProcess) -> Iterator[Any]:
-    """One local Ray for the module; its workers inherit the S3 settings set before it starts."""
-    saved = {key: os.environ.get(key) for key in [*CREDENTIALS, "S3_ENDPOINT_URL"]}
-    os.environ.update({**CREDENTIALS, "S3_ENDPOINT_URL": moto_process.url})
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def dataset(rows: int, blocks: int) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import decimal
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,9 @@ from streaming_lightning.dataset import StreamingDataset
 from streaming_lightning.errors import ConfigError, EncodingError
 from streaming_lightning.format.index import load_index
 from streaming_lightning.format.writer import OutputExistsError
-from tests.fixtures.s3_server import CREDENTIALS, S3Server
-from tests.fixtures.servers import ServerProcess
+from tests.fixtures.s3_server import S3Server
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra is not installed")
-from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 from streaming_lightning.convert import dataframe_to_mds, infer_columns  # noqa: E402
@@ -54,38 +51,6 @@ def row(i: int) -> tuple[Any, ...]:
         [float(i), 0.5],
         list(range(1 + i % 6)),  # MDS ndarrays hold at least one element
     )
-
-
-@pytest.fixture(scope="module")
-def spark(moto_process: ServerProcess) -> Iterator[Any]:
-    """One local Spark for the module. Its executors' Python workers inherit the environment
-    the JVM starts with, so the S3 settings are in place before it starts."""
-    env = {
-        **CREDENTIALS,
-        "S3_ENDPOINT_URL": moto_process.url,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    session = (
-        SparkSession.builder.master("local[2,4]")  # 2 cores; a failed task runs up to 4 times
-        .appName("streaming-lightning-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def frame(spark: Any, rows: int = 500, partitions: int = 4) -> Any:
