@@ -60,8 +60,9 @@ test: lint test-main test-compat
 demo: install
 	$(VENV)/bin/python -m recipes.demo
 
-bench: compat-venv  # every case, every library; then docs/benchmarks.md from the results
+bench: install compat-venv  # every case, every library; then docs/benchmarks.md from the results
 	$(COMPAT)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks convert  # Spark and Ray live in .venv only
 	$(COMPAT)/bin/python -m benchmarks.report
 
 experiments: install compat-venv  # every experiment; docs/figures/*, docs/experiments.md, README block

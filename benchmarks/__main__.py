@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from benchmarks.cases import CASES
+from benchmarks.cases import CASES, ENGINE_CASES
 from benchmarks.harness import format_table, run_case, save
 
 
@@ -20,8 +20,8 @@ def main() -> None:
     parser.add_argument("--results", default="benchmarks/results", help="where JSON and PNG go")
     args = parser.parse_args()
     for name in args.cases:
-        if name not in CASES:
-            parser.error(f"unknown case {name!r}; choose from {CASES}")
+        if name not in CASES + ENGINE_CASES:
+            parser.error(f"unknown case {name!r}; choose from {CASES + ENGINE_CASES}")
         module = importlib.import_module(f"benchmarks.cases.{name}")
         environment = getattr(module, "environment", None)
         rows = run_case(

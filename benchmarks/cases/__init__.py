@@ -11,3 +11,7 @@ CASES = [
     "download",
     "throughput",
 ]
+#: Cases that run in .venv (they need the spark/ray extras, which .venv-compat lacks):
+#: ``make bench`` runs them with .venv's interpreter; ``python -m benchmarks`` runs them
+#: only when named.
+ENGINE_CASES = ["convert"]
