@@ -14,7 +14,9 @@ Config keys (all optional but ``data``, ``out``):
   rank SIGKILLs itself right after the checkpoint of that global step / epoch end is written),
   resume (ckpt_path: "last" or a path), estimated (configure_optimizers reads
   trainer.estimated_stepping_batches for OneCycleLR: the train loader is built before the
-  restore, Lightning bug #20550), callback (add StreamingResumeCallback), seed, deterministic.
+  restore, Lightning bug #20550), callback (add StreamingResumeCallback), seed, deterministic,
+  remote (read this dataset URL through the node cache directory ``cache``, or the one in
+  $SL_TEST_NODE_CACHE: set per simulated node), ncn (num_canonical_nodes), num_nodes.
 """
 
 from __future__ import annotations
@@ -135,7 +137,12 @@ def run(config: dict[str, Any]) -> None:
         callbacks.append(StreamingResumeCallback())
     datamodule = None
     if config["mode"] == "datamodule":
-        split = {"local": config["data"], "shuffle": True, "shuffle_seed": 7}
+        split: dict[str, Any] = {"local": config["data"], "shuffle": True, "shuffle_seed": 7}
+        if config.get("remote"):  # a remote dataset behind this node's cache directory
+            cache = config.get("cache") or os.environ["SL_TEST_NODE_CACHE"]
+            split.update(remote=config["remote"], local=cache)
+        if config.get("ncn"):
+            split["num_canonical_nodes"] = config["ncn"]
         datamodule = StreamingDataModule(
             train=split,
             val={"local": config["data"]} if config.get("val") else None,
@@ -146,6 +153,7 @@ def run(config: dict[str, Any]) -> None:
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=config.get("devices", 1),
+        num_nodes=config.get("num_nodes", 1),
         strategy=config.get("strategy", "auto"),
         max_epochs=config.get("max_epochs", 2),
         max_steps=config.get("max_steps", -1),
