@@ -22,6 +22,7 @@ from streaming_lightning.dataset.streaming_dataset import StreamingDataset
 from streaming_lightning.dataset.world import World
 from streaming_lightning.storage.local import local_path_of
 from streaming_lightning.storage.registry import is_remote
+from streaming_lightning.units import parse_bytes
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,76 @@ def simulate(dataset: StreamingDataset, job: Job) -> Simulation:
     )
 
 
-def report(dataset: StreamingDataset, job: Job, sim: Simulation, where: str) -> str:
+@dataclass(frozen=True)
+class CacheSizing:
+    """How large each node's cache must be (``cache_limit``), from the same rules the dataset
+    enforces and warns with when an epoch starts."""
+
+    readers: int  # processes of a node reading shards at once
+    largest_shard: int  # bytes the largest evictable shard occupies in a cache (0: local data)
+    minimum: int  # below this the epoch refuses to start (each reader holds one, fetches one)
+    read_at_once: int  # shards the node's shuffle reads from at the same time
+    ahead_shards: int  # shards one reader's predownload window spans
+    recommended: int  # no re-downloads, prefetch never throttled
+    epoch_bytes: int  # what the busiest node's cache grows to without a limit
+
+    def verdict(self, cache_limit: int | None) -> str:
+        if not self.largest_shard:
+            return "local data is read in place: no cache, nothing evicted"
+        if cache_limit is None:
+            return (
+                f"no cache_limit: each node keeps what it reads, up to "
+                f"{human(self.epoch_bytes)} this epoch"
+            )
+        if cache_limit < self.minimum:
+            return (
+                f"cache_limit {human(cache_limit)} is below the minimum {human(self.minimum)}: "
+                "the epoch would refuse to start (ConfigError)"
+            )
+        if cache_limit < self.recommended:
+            return (
+                f"cache_limit {human(cache_limit)} works but is below {human(self.recommended)}:"
+                " shards are fetched again after eviction or prefetch is throttled "
+                "(CacheThrashWarning when the shuffle reads more shards than fit)"
+            )
+        return f"cache_limit {human(cache_limit)} holds the working set and the prefetch window"
+
+
+def cache_sizing(
+    dataset: StreamingDataset, job: Job, sim: Simulation, predownload: int | None
+) -> CacheSizing:
+    """Per-node cache needs of ``job``: the minimum is ``readers x largest shard`` (what
+    ``StreamingDataset`` checks at epoch start); the recommendation adds the shards the
+    shuffle reads at once and, per reader, its predownload window, twice (a prefetch is
+    allowed only while the queue fits in half the limit)."""
+    world = job.world
+    readers = job.devices_per_node * max(1, job.workers)
+    largest = int(dataset._largest_evictable_shard)
+    ahead = predownload if predownload is not None else 8 * job.batch_size
+    per_shard = max(1.0, dataset.num_samples / max(1, len(dataset.shard_sizes)))
+    ahead_shards = int(np.ceil(ahead / per_shard)) + 1 if ahead else 0
+    read_at_once = dataset._shards_read_at_once(world)
+    minimum = readers * largest
+    recommended = max(minimum, (read_at_once + 2 * readers * ahead_shards) * largest)
+    return CacheSizing(
+        readers=readers,
+        largest_shard=largest,
+        minimum=minimum,
+        read_at_once=read_at_once,
+        ahead_shards=ahead_shards,
+        recommended=recommended,
+        epoch_bytes=int(sim.node_bytes.max()) if len(sim.node_bytes) else 0,
+    )
+
+
+def report(
+    dataset: StreamingDataset,
+    job: Job,
+    sim: Simulation,
+    where: str,
+    sizing: CacheSizing | None = None,
+    cache_limit: int | None = None,
+) -> str:
     """The printed form of a simulation."""
     sizes = shard_bytes(dataset)
     shuffle = f"{dataset.shuffle_algo}, seed {dataset.shuffle_seed}" if dataset.shuffle else "off"
@@ -133,6 +203,18 @@ def report(dataset: StreamingDataset, job: Job, sim: Simulation, where: str) -> 
     ]
     for node, (count, size) in enumerate(zip(sim.node_shards.tolist(), sim.node_bytes.tolist())):
         lines.append(f"  node {node:<4} {count:>8,} shards  {human(size):>10}")
+    if sizing is not None:
+        lines.append("cache per node")
+        if sizing.largest_shard:
+            lines += [
+                f"  readers             {sizing.readers} (devices x workers)",
+                f"  largest shard       {human(sizing.largest_shard)}",
+                f"  minimum             {human(sizing.minimum)} (readers x largest shard)",
+                f"  recommended         {human(sizing.recommended)} ({sizing.read_at_once} shards "
+                f"read at once + 2 x {sizing.readers} readers x {sizing.ahead_shards} shards of "
+                "predownload)",
+            ]
+        lines.append(f"  verdict             {sizing.verdict(cache_limit)}")
     return "\n".join(lines)
 
 
@@ -167,6 +249,15 @@ def register(commands: Commands) -> None:
     parser.add_argument("--seed", type=int, default=9176, help="shuffle_seed (default 9176)")
     parser.add_argument("--epoch", type=int, default=0, help="epoch to simulate (default 0)")
     parser.add_argument("--split", default=None, help="sub-directory holding index.json")
+    parser.add_argument(
+        "--predownload",
+        type=int,
+        default=None,
+        help="samples each reader fetches ahead (default: the dataset's, 8 x batch size)",
+    )
+    parser.add_argument(
+        "--cache-limit", default=None, help="the cache_limit to check, e.g. 20gb (default: none)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -195,7 +286,10 @@ def run(args: argparse.Namespace) -> int:
         num_canonical_nodes=args.num_canonical_nodes,
         epoch=args.epoch,
     )
+    cache_limit = parse_bytes(args.cache_limit) if args.cache_limit else None
     with tempfile.TemporaryDirectory(prefix="sl-simulate-") as scratch:
         dataset = open_dataset(args, scratch)
-        print(report(dataset, job, simulate(dataset, job), args.location))
+        sim = simulate(dataset, job)
+        sizing = cache_sizing(dataset, job, sim, args.predownload)
+        print(report(dataset, job, sim, args.location, sizing, cache_limit))
     return 0

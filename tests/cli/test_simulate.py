@@ -153,3 +153,45 @@ def test_ten_million_samples_on_64_devices_is_quick(tmp_path: Path) -> None:
     # Unshuffled, 8 canonical nodes: each node reads its own eighth of the shards.
     assert sim.node_shards.tolist() == [1250] * 8
     assert elapsed < 30, f"simulate took {elapsed:.1f}s"  # ~1 s; generous for loaded CI
+
+
+def test_cache_sizing_for_a_remote_dataset(
+    s3: S3Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The minimum is what the dataset refuses to start below (readers x largest shard); a
+    limit between it and the recommendation works with re-fetches; the verdict says which."""
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/ds"
+    write_dataset(url, n=1000, compression="zstd", size_limit=600)
+    argv = ["simulate", url, *JOB, "--shuffle", "--predownload", "16"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    dataset = StreamingDataset(remote=url, local=str(tmp_path / "c"), batch_size=8)
+    largest = dataset._largest_evictable_shard
+    assert _field(out, "  readers") == "4 (devices x workers)"
+    assert _field(out, "  minimum") == f"{human(4 * largest)} (readers x largest shard)"
+    assert "no cache_limit: each node keeps what it reads" in out
+    recommended = re.search(r"^  recommended\s+(\S+ \S+) \((\d+) shards read at once", out, re.M)
+    assert recommended, out
+    # ~8 samples per shard: 16 samples ahead span 3 shards, for each of the 4 readers.
+    assert "2 x 4 readers x 3 shards of predownload" in out
+    for limit, verdict in [
+        (4 * largest - 1, "below the minimum"),
+        (4 * largest, "works but is below"),
+        (1 << 30, "holds the working set"),
+    ]:
+        assert main([*argv, "--cache-limit", str(limit)]) == 0
+        assert verdict in capsys.readouterr().out, limit
+    # The minimum is the dataset's own: one byte less and its epoch refuses to start.
+    from torch.utils.data import DataLoader
+
+    small = StreamingDataset(
+        remote=url, local=str(tmp_path / "c2"), batch_size=8, cache_limit=2 * largest - 1
+    )
+    with pytest.raises(Exception, match=f"at least {2 * largest}"):
+        next(iter(DataLoader(small, batch_size=8, num_workers=2)))
+
+
+def test_local_data_needs_no_cache(dataset_dir: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", dataset_dir, *JOB, "--cache-limit", "1kb"]) == 0
+    assert "local data is read in place" in capsys.readouterr().out
