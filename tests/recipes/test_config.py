@@ -63,3 +63,13 @@ def test_dataset_kwargs_for_one_remote_and_for_a_mixture(tmp_path: Path) -> None
         {"remote": "s3://b/one", "proportion": 0.75, "split": "train"},
         {"remote": "s3://b/two", "split": "other", "proportion": 0.25},
     ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((YAML.parent).glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_yaml_passes_the_schema(path: Path) -> None:
+    config, task = load_config(str(path), ["data.remote=/data/x"])
+    assert task.name == config.recipe
+    if "multinode" in path.name:
+        assert config.trainer.num_nodes > 1 and config.data.num_canonical_nodes is not None
