@@ -121,6 +121,40 @@ def _task(
     return run
 
 
+def _collect_with_progress(written: Any, partitions: int) -> list[Any]:
+    """``collect()`` in a thread while a tqdm bar follows the job's finished tasks (Spark's
+    status tracker): the partitions still run all at once."""
+    import threading
+
+    from tqdm import tqdm
+
+    tracker = written.sparkSession.sparkContext.statusTracker()
+    rows: list[Any] = []
+    failure: list[BaseException] = []
+
+    def collect() -> None:
+        try:
+            rows.extend(written.collect())
+        except BaseException as err:  # re-raised in the caller's thread
+            failure.append(err)
+
+    thread = threading.Thread(target=collect, name="dataframe-to-mds", daemon=True)
+    thread.start()
+    with tqdm(total=partitions, desc="Partitions written", unit=" part") as bar:
+        while thread.is_alive():
+            thread.join(0.5)
+            done = sum(
+                info.numCompletedTasks
+                for stage in tracker.getActiveStageIds()
+                if (info := tracker.getStageInfo(stage)) is not None
+            )
+            bar.update(max(0, min(done, partitions) - bar.n))
+        bar.update(partitions - bar.n if not failure else 0)
+    if failure:
+        raise failure[0]
+    return rows
+
+
 def dataframe_to_mds(
     dataframe: Any,
     out: str | None = None,
@@ -193,14 +227,11 @@ def dataframe_to_mds(
     check_output(out, exist_ok)
     task = _task(out, settings, udf_iterable, dict(udf_kwargs or {}))
     written = dataframe.mapInPandas(task, "result string")
-    results = []
-    rows = written.toLocalIterator()  # parts arrive as partitions finish: a live progress bar
     if progress_bar:
-        from tqdm import tqdm
-
-        rows = tqdm(rows, total=dataframe.rdd.getNumPartitions(), desc="Partitions written")
-    for row in rows:
-        results.append(PartResult.from_json(row["result"]))
+        rows = _collect_with_progress(written, dataframe.rdd.getNumPartitions())
+    else:
+        rows = written.collect()  # every partition at once (toLocalIterator runs one by one)
+    results = [PartResult.from_json(row["result"]) for row in rows]
     return commit(out, results, merge=merge_index, started=started)
 
 

@@ -195,3 +195,13 @@ def test_to_s3_and_back(spark: Any, s3: S3Server, tmp_path: Path) -> None:
     assert sorted(as_row(s) for s in samples) == sorted(row(i) for i in range(200))
     with pytest.raises(OutputExistsError):
         dataframe_to_mds(frame(spark, rows=10, partitions=1), remote)
+
+
+def test_progress_bar_follows_the_partitions(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = dataframe_to_mds(
+        frame(spark, rows=80, partitions=4), str(tmp_path / "o"), progress_bar=True
+    )
+    assert result.samples == 80 and result.partitions == 4
+    assert "Partitions written: 100%" in capsys.readouterr().err
