@@ -28,7 +28,7 @@ RAY = "ray 2 CPUs"
 SPEC = CaseSpec(
     name="convert",
     libraries=[OURS, SPARK, RAY],
-    params=[{"shards": 8, "per_shard": 1000}],
+    params=[{"shards": 8, "per_shard": 1000}, {"shards": 8, "per_shard": 6000}],
     quick_params=[{"shards": 4, "per_shard": 100}],
     metrics=[
         Metric("samples_per_s", "samples/s (end to end)"),
