@@ -13,7 +13,7 @@ TORCH_MAIN := torch==2.13.0
 # Composer 0.32.1 needs torch<2.7.1 + torchvision; mosaicml-streaming 0.13.0 imports torchvision.
 COMPAT_PINS := torch==2.7.0 torchvision==0.22.0 mosaicml==0.32.1 mosaicml-streaming==0.13.0 litdata webdataset
 
-.PHONY: install azurite compat-venv lint test test-main test-compat demo bench experiments clean
+.PHONY: install azurite compat-venv lint test test-main test-compat test-slow demo bench experiments clean
 
 install: $(VENV)/.stamp
 
@@ -47,7 +47,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test-main: install azurite
-	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -m "not compat" --ignore=tests/compat -q
+	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -m "not compat and not slow" --ignore=tests/compat -q
 	# The dataset tests again, two at a time (xdist): jobs sharing a machine collide on nothing.
 	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -n 2 -m "not slow" -q -p no:cacheprovider tests/dataset
 
@@ -55,7 +55,13 @@ test-main: install azurite
 test-compat: compat-venv
 	SL_REQUIRE_COMPAT=1 $(COMPAT)/bin/python -m pytest -m compat -q --ignore=tests/integrations/lightning
 
+# The fast suites (about 16 minutes on 2 cores once the venvs exist).
 test: lint test-main test-compat
+
+# The slower suites (chaos kills, long fuzzing, memory soak, DDP and multi-node runs): CI runs
+# them after `make test` (.ci/run).
+test-slow: install azurite
+	SL_REQUIRE_SERVERS=1 $(VENV)/bin/python -m pytest -m "slow and not compat" --ignore=tests/compat -q
 
 demo: install
 	$(VENV)/bin/python -m recipes.demo

@@ -65,9 +65,7 @@ def test_dataset_kwargs_for_one_remote_and_for_a_mixture(tmp_path: Path) -> None
     ]
 
 
-@pytest.mark.parametrize(
-    "path", sorted((YAML.parent).glob("*.yaml")), ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", sorted((YAML.parent).glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_yaml_passes_the_schema(path: Path) -> None:
     config, task = load_config(str(path), ["data.remote=/data/x"])
     assert task.name == config.recipe

@@ -67,6 +67,7 @@ def test_ray_writes_the_single_machine_samples_to_s3(
     assert samples(f"{remote}/train", tmp_path / "cache") == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["spark", "ray"])
 def test_the_cli_converts_on_an_engine(
     engine: str, crawl: tuple[str, list[tuple[Any, ...]]], tmp_path: Path

@@ -84,6 +84,7 @@ def remote(s3: S3Server) -> str:
     return url
 
 
+@pytest.mark.slow
 def test_two_nodes_train_like_one_and_resume_on_one(remote: str, tmp_path: Path) -> None:
     run = {
         "data": "",
