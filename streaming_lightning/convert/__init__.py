@@ -13,7 +13,7 @@ _LAZY = {
     "dataframe_to_mds": "streaming_lightning.convert.spark",
     "infer_columns": "streaming_lightning.convert.spark",
     "write_mds": "streaming_lightning.convert.ray_data",
-    "infer_arrow_columns": "streaming_lightning.convert.ray_data",
+    "infer_arrow_columns": "streaming_lightning.convert.arrow_columns",
     "MDSDatasink": "streaming_lightning.convert.ray_data",
 }
 

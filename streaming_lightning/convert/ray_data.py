@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
+from streaming_lightning.convert.arrow_columns import infer_arrow_columns, value_converter
 from streaming_lightning.convert.parts import (
     ConversionResult,
     PartResult,
@@ -24,7 +23,7 @@ from streaming_lightning.convert.parts import (
     commit,
     write_part,
 )
-from streaming_lightning.errors import ConfigError, EncodingError, MissingExtraError
+from streaming_lightning.errors import ConfigError, MissingExtraError
 
 try:  # the Datasink base class; without ray, write_mds says which extra to install
     from ray.data import Datasink as _DatasinkBase
@@ -33,58 +32,6 @@ try:  # the Datasink base class; without ray, write_mds says which extra to inst
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     _DatasinkBase = object  # type: ignore[assignment,misc]
     _HAVE_RAY = False
-
-
-def _converter(encoding: str) -> Callable[[Any], Any]:
-    if encoding.startswith("ndarray:"):
-        dtype = np.dtype(encoding.split(":")[1])
-        return lambda value: np.asarray(value, dtype=dtype)
-    return lambda value: value
-
-
-def _arrow_encoding(arrow_type: Any) -> str | None:
-    import pyarrow as pa
-    import pyarrow.types as pat
-
-    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
-        return "str"
-    if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type):
-        return "bytes"
-    if pat.is_boolean(arrow_type):
-        return None
-    if pat.is_integer(arrow_type) or pat.is_floating(arrow_type):
-        return str(np.dtype(arrow_type.to_pandas_dtype()))
-    if pat.is_decimal(arrow_type):
-        return "str_decimal"
-    if (
-        pat.is_list(arrow_type)
-        or pat.is_large_list(arrow_type)
-        or pat.is_fixed_size_list(arrow_type)
-    ):
-        element = _arrow_encoding(arrow_type.value_type)
-        if element is None or element in ("str", "bytes", "str_decimal"):
-            return None
-        return None if element.startswith("ndarray") else f"ndarray:{element}"
-    if isinstance(arrow_type, pa.ExtensionType):  # Ray's tensor types: a list of numbers
-        return _arrow_encoding(arrow_type.storage_type)
-    return None
-
-
-def infer_arrow_columns(schema: Any) -> dict[str, str]:
-    """MDS encodings for an Arrow schema (what a Ray Dataset has): strings, binary, integers,
-    floats, decimals (as text), lists and tensors of numbers (``ndarray:DTYPE``). Anything
-    else is refused naming the column and its type."""
-    columns = {}
-    for name, arrow_type in zip(schema.names, schema.types):
-        encoding = _arrow_encoding(arrow_type)
-        if encoding is None:
-            raise EncodingError(
-                f"Column {name!r} has Arrow type {arrow_type}, which has no MDS encoding. "
-                "Cast it (to string, binary, a number or an array of numbers), or pass "
-                "columns= with an encoding for it (e.g. 'json')."
-            )
-        columns[name] = encoding
-    return columns
 
 
 class MDSDatasink(_DatasinkBase):  # type: ignore[misc,valid-type]
@@ -101,7 +48,7 @@ class MDSDatasink(_DatasinkBase):  # type: ignore[misc,valid-type]
         """The samples of a write task's blocks, as the columns' coders take them."""
         from ray.data.block import BlockAccessor
 
-        converters = {name: _converter(enc) for name, enc in self.settings.columns.items()}
+        converters = {name: value_converter(e) for name, e in self.settings.columns.items()}
         for block in blocks:
             row: dict[str, Any]
             for row in BlockAccessor.for_block(block).iter_rows(public_row_format=True):

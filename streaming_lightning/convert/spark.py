@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from streaming_lightning.convert.arrow_columns import value_converter
 from streaming_lightning.convert.parts import (
     ConversionResult,
     PartResult,
@@ -63,15 +64,6 @@ def infer_columns(schema: Any) -> dict[str, str]:
     return columns
 
 
-def _converter(encoding: str) -> Callable[[Any], Any]:
-    """How a pandas value of a column becomes what the column's MDS coder takes."""
-    if encoding.startswith("ndarray"):
-        _, _, config = encoding.partition(":")
-        dtype = np.dtype(config.split(":")[0]) if config else None
-        return lambda value: np.asarray(value, dtype=dtype)
-    return lambda value: value
-
-
 def _samples(
     batches: Iterator[Any],
     columns: dict[str, str],
@@ -83,7 +75,7 @@ def _samples(
         for batch in batches:
             yield from udf_iterable(batch, **udf_kwargs)
         return
-    converters = {name: _converter(encoding) for name, encoding in columns.items()}
+    converters = {name: value_converter(encoding) for name, encoding in columns.items()}
     nullable = {name for name, enc in columns.items() if not enc.startswith("float")}
     for batch in batches:
         for record in batch[list(columns)].to_dict("records"):
