@@ -1,0 +1,2 @@
+"""An image folder (``root/<class>/*.jpg``, torchvision's ImageFolder layout) → MDS
+(``streaming-lightning convert imagefolder``)."""
