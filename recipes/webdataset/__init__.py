@@ -1,0 +1,2 @@
+"""webdataset tar shards → MDS (``streaming-lightning convert webdataset``): a webdataset
+user switches in one command."""
