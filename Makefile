@@ -20,7 +20,7 @@ install: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -U pip
-	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,recipes,experiments,spark,ray,test]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH_MAIN) -e '.[s3,gcs,oci,azure,lightning,recipes,experiments,spark,ray,hf,test]'
 	@touch $@
 
 # Azurite (Azure Blob emulator) for the storage tests, installed into the venv, not the repo.
