@@ -72,7 +72,8 @@ def test_first_samples_arrive_by_range_before_any_shard(
     touched = set(dataset.locate(np.array([s["label"] for s in first]))[0].tolist())
     landed = [p for p in cache.glob("*.mds") if p.stat().st_size > 500_000]
     assert len(touched) >= 3 and not landed, "the first batch waited for a whole shard"
-    assert first_batch_s < 1.0, first_batch_s
+    # Whole shards would take >= 2 s; by range it takes ~0.3 s (1.8: slack for a busy machine).
+    assert first_batch_s < 1.8, first_batch_s
     rest = list(iterator)
     samples = first + rest
     assert len({s["label"] for s in samples}) == 160
