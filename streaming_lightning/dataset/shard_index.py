@@ -11,7 +11,6 @@ objects: readers exist only for the shards it is reading (:class:`ShardList`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from streaming_lightning.errors import CorruptDataError, StorageError
 from streaming_lightning.format.index import parse_index
 from streaming_lightning.format.reader import ShardReader
 from streaming_lightning.format.readers import reader_from_json
-from streaming_lightning.format.shard_table import ShardTable
+from streaming_lightning.format.shard_table import ShardTable, index_digest
 from streaming_lightning.fsutil import atomic_file, parse_temp_name
 
 logger = logging.getLogger(__name__)
@@ -35,19 +34,6 @@ BUILD_DEADLINE_S = 600.0
 #: Tables in a directory shared by several datasets are removed after this long unused.
 SHARED_TABLE_TTL_S = 14 * 24 * 3600.0
 _SUFFIX = ".table"
-#: Part of every table's name: a new table layout never reads an old one.
-_LAYOUT = b"shard-table-v1\0"
-
-
-def index_digest(path: str) -> str:
-    """Names the table of the index at ``path``. Read in 1 MiB pieces: a 27 MB read would
-    also raise glibc's mmap threshold for the rest of the process, so later large arrays
-    would come from the heap and stay resident in DataLoader workers after being freed."""
-    digest = hashlib.sha256(_LAYOUT)
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:32]
 
 
 def _build(index_path: str) -> ShardTable:
@@ -102,7 +88,7 @@ def load_shared_table(
         began = time.monotonic()
         built = _build(index_path)
         with atomic_file(path) as file:
-            built.write(file, index_digest=digest)
+            built.write(file, index_digest=digest, index_path=os.path.abspath(index_path))
         logger.info(
             "process %d built the shard table of %s (%d shards) in %.2f s: %s",
             os.getpid(),

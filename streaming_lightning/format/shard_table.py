@@ -17,6 +17,7 @@ range is checked on load, and a bad table is rebuilt rather than trusted.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import mmap
 import os
@@ -32,11 +33,24 @@ from streaming_lightning.format.readers import reader_class
 from streaming_lightning.fsutil import safe_join
 
 MAGIC = b"SLSHTBL1"
+#: Part of every table's name: a new table layout never reads an old one.
+_LAYOUT = b"shard-table-v1\0"
 _ALIGN = 64
 #: Index fields that differ from shard to shard; the rest describe the columns (a "template").
 _PER_SHARD_PREFIXES = ("raw_", "zip_")
 _PER_SHARD_FIELDS = frozenset({"samples", "hashes", "size_limit", "compression"})
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def index_digest(path: str) -> str:
+    """Names the table of the index at ``path``. Read in 1 MiB pieces: a 27 MB read would
+    also raise glibc's mmap threshold for the rest of the process, so later large arrays
+    would come from the heap and stay resident in DataLoader workers after being freed."""
+    digest = hashlib.sha256(_LAYOUT)
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
 
 
 class ShardTable:
@@ -79,16 +93,16 @@ class ShardTable:
         self._offsets: NDArray[np.int64] = arrays["spec_offsets"]
         self._specs: NDArray[np.uint8] = arrays["specs"]
         self.index_digest: str | None = None
+        #: The index.json this table describes, where known: a table file removed while a
+        #: job runs (superseded, or expired from a shared directory) is rebuilt from it.
+        self.index_path: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         """A mapped table pickles as its path (spawned workers map the same pages); one built
         in memory pickles its arrays."""
         if self.path is not None:
-            return (ShardTable.load, (self.path,), {"index_digest": self.index_digest})
+            return (_reopen, (self.path, self.index_digest, self.index_path))
         return (ShardTable, (self.arrays, self.meta))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.index_digest = state.get("index_digest")
 
     # ------------------------------------------------------------------ facts
 
@@ -208,7 +222,7 @@ class ShardTable:
 
     # ------------------------------------------------------------------ file
 
-    def write(self, file: Any, *, index_digest: str) -> None:
+    def write(self, file: Any, *, index_digest: str, index_path: str | None = None) -> None:
         """Serialise to an open binary file (the caller makes it appear atomically)."""
         layout: dict[str, Any] = {}
         position = 0
@@ -218,7 +232,13 @@ class ShardTable:
             layout[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "at": position}
             position += array.nbytes
         header = json.dumps(
-            {"meta": self.meta, "arrays": layout, "index_digest": index_digest, "bytes": position}
+            {
+                "meta": self.meta,
+                "arrays": layout,
+                "index_digest": index_digest,
+                "index_path": index_path,
+                "bytes": position,
+            }
         ).encode()
         start = -(-(len(MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
         file.write(MAGIC + struct.pack("<Q", len(header)) + header)
@@ -277,6 +297,8 @@ class ShardTable:
         table = cls(arrays, header["meta"], path)
         table._check(path)
         table.index_digest = header.get("index_digest")
+        if isinstance(header.get("index_path"), str):
+            table.index_path = header["index_path"]
         return table
 
     def _check(self, path: str) -> None:
@@ -308,3 +330,24 @@ class ShardTable:
         for directory in directories:
             if directory:  # listed and swept by the cache: must stay inside the dataset
                 safe_join("/", directory, source=path)
+
+
+def _reopen(path: str, digest: str | None, index_path: str | None) -> ShardTable:
+    """Unpickling a mapped table (a spawned worker): map the same file; if it is gone or no
+    longer this index's (another process swept or replaced it meanwhile), rebuild the table in
+    memory from the index it was made from."""
+    try:
+        return ShardTable.load(path, index_digest=digest)
+    except (FileNotFoundError, CorruptDataError):
+        if index_path is None:
+            raise
+    from streaming_lightning.format.index import load_index
+
+    if digest is not None and index_digest(index_path) != digest:
+        raise CorruptDataError(
+            f"{path} is gone and {index_path} changed since this job opened it: restart the "
+            "job (its shard list would no longer match)."
+        )
+    table = ShardTable.build(load_index(index_path), source=index_path)
+    table.index_digest, table.index_path = digest, index_path
+    return table

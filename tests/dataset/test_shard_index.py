@@ -192,3 +192,25 @@ def test_an_unsafe_column_in_a_later_shard_fails_at_construction(tmp_path: Path)
     (data / "index.json").write_text(json.dumps(index))
     with pytest.raises(UnsafeTypeError, match="pkl"):
         StreamingDataset(local=str(data))
+
+
+def test_a_worker_whose_table_was_swept_rebuilds_it(tmp_path: Path) -> None:
+    """A spawned worker unpickles the table by path; if the file was removed meanwhile (a
+    shared directory's expiry, another job's sweep), it is rebuilt from the same index —
+    and refused if that index changed since the job opened it."""
+    import pickle
+
+    remote = write(tmp_path / "remote")
+    dataset = StreamingDataset(remote=str(remote), local=str(tmp_path / "cache"))
+    table = dataset.streams[0].shard_table
+    assert table.index_path == str(tmp_path / "cache" / "index.json")
+    state = pickle.dumps(dataset)
+    Path(table.path or "").unlink()
+    again = pickle.loads(state)
+    rebuilt = again.streams[0].shard_table
+    assert rebuilt.path is None and rebuilt.samples.tolist() == table.samples.tolist()
+    assert [again[i]["x"] for i in (0, 150)] == [0, 150]
+    index = tmp_path / "cache" / "index.json"
+    index.write_text(index.read_text().replace('"samples":', '"samples": ', 1))
+    with pytest.raises(Exception, match="changed since this job opened it"):
+        pickle.loads(state)
