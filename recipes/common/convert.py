@@ -203,3 +203,36 @@ def _remove(root: str) -> None:
     place (its parts are rewritten and its index replaced last)."""
     if not is_remote(root) and os.path.isdir(root):
         shutil.rmtree(root)
+
+
+def comma_list(text: str | None) -> list[str] | None:
+    """``"a,b"`` → ["a", "b"]; empty or None → None."""
+    return [item for item in (text or "").split(",") if item] or None
+
+
+def converter_main(
+    argv: Sequence[str] | None,
+    *,
+    package: str,
+    description: str | None,
+    what: str,
+    input_help: str,
+    run: Callable[[argparse.Namespace, WriteOptions], Any],
+    split_help: str = "subfolder of --out to write (default none)",
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """``python -m recipes.PACKAGE convert --in ... --out ...`` for a generic converter: the
+    ``convert`` subcommand with ``--in``, ``--split``, ``extra``'s flags and the shared write
+    flags; ``run(args, options)`` does the conversion and returns its report."""
+    from recipes.common.cli import run_command
+
+    parser = argparse.ArgumentParser(prog=f"python -m recipes.{package}", description=description)
+    commands = parser.add_subparsers(dest="command", required=True)
+    conv = commands.add_parser("convert", help=what)
+    conv.add_argument("--in", dest="raw", required=True, help=input_help)
+    conv.add_argument("--split", default=None, help=split_help)
+    if extra is not None:
+        extra(conv)
+    add_write_arguments(conv)
+    args = parser.parse_args(argv)
+    return run_command(lambda: run(args, write_options(args)))

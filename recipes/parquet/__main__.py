@@ -7,35 +7,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from recipes.common.cli import run_command
-from recipes.common.convert import add_write_arguments, write_options
-from recipes.parquet.convert import convert, parse_columns
+from recipes.common.convert import comma_list, converter_main
+from recipes.parquet.convert import add_columns_argument, convert, parse_columns
+
+
+def _extra(parser: argparse.ArgumentParser) -> None:
+    add_columns_argument(parser, "NAME=ENCODING,... to set or override encodings (e.g. meta=json)")
+    parser.add_argument("--select", default=None, help="comma-separated columns to keep")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recipes.parquet", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    conv = commands.add_parser("convert", help="parquet file(s) -> MDS")
-    conv.add_argument("--in", dest="raw", required=True, help="a parquet file or a folder of them")
-    conv.add_argument(
-        "--columns",
-        default=None,
-        help="NAME=ENCODING,... to set or override encodings (e.g. meta=json,img=jpeg)",
-    )
-    conv.add_argument(
-        "--select", default=None, help="comma-separated columns to keep (default: all)"
-    )
-    conv.add_argument("--split", default=None, help="subfolder of --out to write (default none)")
-    add_write_arguments(conv)
-    args = parser.parse_args(argv)
-    return run_command(
-        lambda: convert(
+    return converter_main(
+        argv,
+        package="parquet",
+        description=__doc__,
+        what="parquet file(s) -> MDS",
+        input_help="a parquet file or a folder of them",
+        extra=_extra,
+        run=lambda args, options: convert(
             args.raw,
-            write_options(args),
+            options,
             columns=parse_columns(args.columns),
-            select=[c for c in (args.select or "").split(",") if c] or None,
+            select=comma_list(args.select),
             split=args.split,
-        )
+        ),
     )
 
 

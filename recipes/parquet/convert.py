@@ -12,6 +12,7 @@ representation: a null value stops the conversion naming the file, row and colum
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Iterator
 from functools import partial
@@ -41,6 +42,11 @@ def find_files(raw: str) -> list[str]:
     if not found:
         raise ConfigError(f"No *.parquet files under {raw}.")
     return sorted(found)
+
+
+def add_columns_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The ``--columns`` flag the generic converters share (read with :func:`parse_columns`)."""
+    parser.add_argument("--columns", default=None, help=help)
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
