@@ -47,6 +47,18 @@ def _ray_samples(
             yield columns
 
 
+def _written(options: WriteOptions, split: str | None) -> dict[str, Any]:
+    """Where and how both engines write: the same flags as the single-machine converter."""
+    return {
+        "out": join_url(options.out, split) if split else options.out,
+        "columns": COLUMNS,
+        "compression": options.compression,
+        "hashes": list(options.hashes),
+        "size_limit": options.size_limit,
+        "exist_ok": options.force,
+    }
+
+
 def _report(result: Any, engine: str, shards: int, index_key: str) -> dict[str, Any]:
     return {
         index_key: result.merged_index,
@@ -78,15 +90,10 @@ def convert_on_spark(
     )
     result = dataframe_to_mds(
         frame,
-        join_url(options.out, split) if split else options.out,
-        columns=COLUMNS,
-        compression=options.compression,
-        hashes=list(options.hashes),
-        size_limit=options.size_limit,
         udf_iterable=_spark_samples,
         udf_kwargs={"min_similarity": min_similarity, "skip_bad": skip_bad},
         progress_bar=options.progress,
-        exist_ok=options.force,
+        **_written(options, split),
     )
     return _report(result, "spark", len(shards), split or "dataset")
 
@@ -112,13 +119,5 @@ def convert_on_ray(
         batch_size=1,
         fn_kwargs={"min_similarity": min_similarity, "skip_bad": skip_bad},
     )
-    result = write_mds(
-        dataset,
-        join_url(options.out, split) if split else options.out,
-        columns=COLUMNS,
-        compression=options.compression,
-        hashes=list(options.hashes),
-        size_limit=options.size_limit,
-        exist_ok=options.force,
-    )
+    result = write_mds(dataset, **_written(options, split))
     return _report(result, "ray", len(shards), split or "dataset")
