@@ -104,7 +104,7 @@ def discard_stale_temps(stream: Stream) -> int:
     root = stream.local_root
     table = stream.shard_table
     stale = []  # (temp file, target, whether the target is downloaded)
-    for folder in table.directories:
+    for folder in sorted({"", *table.directories}):  # "": index.json's folder, always
         directory = os.path.join(root, folder)
         try:
             names = os.listdir(directory)

@@ -66,3 +66,20 @@ def test_a_read_only_dataset_directory_is_left_alone(tmp_path: Path) -> None:
     StreamingDataset(local=str(data))
     ShardCache(StreamingDataset(local=str(data)).streams, None)
     assert not (data / ".locks").exists()
+
+
+def test_the_index_temp_is_swept_when_every_shard_is_in_a_subfolder(tmp_path: Path) -> None:
+    """A merged dataset names its shards ``part/shard...``: the cache root holds none of them,
+    but a killed index download leaves its temp file there."""
+    from streaming_lightning import merge_index
+
+    root = tmp_path / "remote"
+    make(root / "part0", 50)
+    make(root / "part1", 50)
+    merge_index(str(root))
+    cache = tmp_path / "cache"
+    dataset = StreamingDataset(remote=str(root), local=str(cache))
+    temp = cache / ".index.json.tmp.4003.00ff00ff"
+    temp.write_bytes(b"partial")
+    assert discard_stale_temps(dataset.streams[0]) == 1 and not temp.exists()
+    assert sorted(xs(dataset)) == sorted(list(range(50)) * 2)
