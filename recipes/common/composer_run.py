@@ -46,6 +46,10 @@ class RecipeModel(ComposerModel):  # type: ignore[misc]
         return outputs[0]  # type: ignore[no-any-return]
 
 
+def _loader_kwargs(task: Task) -> dict[str, Any]:
+    return {} if task.collate is None else {"collate_fn": task.collate}
+
+
 def _duration(config: DictConfig) -> str:
     steps = int(config.trainer.max_steps)
     return f"{steps}ba" if steps > 0 else f"{int(config.trainer.max_epochs)}ep"
@@ -60,6 +64,7 @@ def train(config: DictConfig, task: Task) -> Trainer:
         num_workers=data.num_workers,
         token_column=task.token_column,
         get_num_samples_in_batch=task.batch_samples or first_dimension,
+        loader_kwargs=_loader_kwargs(task),
     )
     eval_spec = None
     if data.eval_split:
@@ -71,6 +76,7 @@ def train(config: DictConfig, task: Task) -> Trainer:
             data.batch_size,
             num_workers=data.num_workers,
             get_num_samples_in_batch=task.batch_samples or first_dimension,
+            loader_kwargs=_loader_kwargs(task),
         )
     model = RecipeModel(task, config)
     steps = int(config.trainer.max_steps)

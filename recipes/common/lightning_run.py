@@ -74,6 +74,7 @@ def build_datamodule(config: DictConfig, task: Task) -> StreamingDataModule:
         num_workers=data.num_workers,
         persistent_workers=False,
         dataset_class=task.dataset_class,
+        collate_fn=task.collate,
     )
 
 

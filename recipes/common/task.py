@@ -19,7 +19,7 @@ from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
 
 #: Recipes ``train.py`` knows (module ``recipes.<name>.task`` defines ``TASK``).
-RECIPES = ("cifar10", "c4", "imagenet", "laion", "webvid")
+RECIPES = ("cifar10", "c4", "imagenet", "laion", "webvid", "enwiki", "pile", "ade20k", "coco")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Task:
     batch_samples: Callable[[Any], int] | None = None
     #: Dataset column Composer counts tokens of (language recipes), or None.
     token_column: str | None = None
+    #: Builds a batch from a list of samples, for recipes whose samples do not stack (COCO's
+    #: variable box counts); None: the loader's packed batches (default_collate's values).
+    collate: Callable[[list[Any]], Any] | None = None
 
 
 def load_task(name: str) -> Task:
