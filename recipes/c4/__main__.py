@@ -7,16 +7,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from recipes.c4.convert import (
-    DEFAULT_SEQ_LEN,
-    DEFAULT_TRAIN_DOCUMENTS,
-    DEFAULT_VOCAB_SIZE,
-    MODES,
-    convert,
-    train_tokenizer,
-)
+from recipes.c4.convert import convert, train_tokenizer
 from recipes.common.cli import run_command
 from recipes.common.convert import add_write_arguments, write_options
+from recipes.common.text_convert import (
+    DEFAULT_TRAIN_DOCUMENTS,
+    DEFAULT_VOCAB_SIZE,
+    add_text_arguments,
+    text_options,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,33 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "convert", help="allenai/c4 en/ json.gz files -> MDS train/ and validation/"
     )
     conv.add_argument("--in", dest="raw", required=True, help="the en/ folder of allenai/c4")
-    conv.add_argument(
-        "--mode",
-        choices=MODES,
-        default="text",
-        help="text: documents as they are; tokens: packed sequences of --seq-len tokens",
-    )
-    conv.add_argument(
-        "--tokenizer",
-        default="byte",
-        help="byte (default), bpe (trained on the train split, saved as <out>/tokenizer.json) "
-        "or the path of a tokenizer.json",
-    )
-    conv.add_argument(
-        "--seq-len", type=int, default=DEFAULT_SEQ_LEN, help="tokens per sequence (tokens mode)"
-    )
-    conv.add_argument(
-        "--vocab-size",
-        type=int,
-        default=None,
-        help=f"bpe vocabulary (default {DEFAULT_VOCAB_SIZE})",
-    )
-    conv.add_argument(
-        "--train-documents",
-        type=int,
-        default=DEFAULT_TRAIN_DOCUMENTS,
-        help="first train documents bpe is trained on",
-    )
+    add_text_arguments(conv)
     add_write_arguments(conv)
     train = commands.add_parser(
         "train-tokenizer", help="train the recipe's byte-level BPE on the first train documents"
@@ -69,17 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.raw, args.out, args.vocab_size, args.train_documents, force=args.force
             )
         )
-    return run_command(
-        lambda: convert(
-            args.raw,
-            write_options(args),
-            mode=args.mode,
-            tokenizer=args.tokenizer,
-            seq_len=args.seq_len,
-            vocab_size=args.vocab_size,
-            train_documents=args.train_documents,
-        )
-    )
+    return run_command(lambda: convert(args.raw, write_options(args), **text_options(args)))
 
 
 if __name__ == "__main__":

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.sidecar import put_bytes
 from streaming_lightning.convert.arrow_columns import arrow_encoding, value_converter
 from streaming_lightning.errors import ConfigError, EncodingError, MissingExtraError
-from streaming_lightning.fsutil import atomic_write
-from streaming_lightning.storage.registry import is_remote
-from streaming_lightning.storage.transfer import upload_file
 from streaming_lightning.storage.uploader import join_url
 
 #: Features stored as their file's bytes.
@@ -111,16 +109,7 @@ def encode_task(task: Task) -> Iterator[dict[str, Any]]:
 
 def _write_features(root: str, dataset: Any) -> None:
     data = (json.dumps(dataset.features.to_dict(), indent=1) + "\n").encode()
-    if is_remote(root):
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as scratch:
-            local = os.path.join(scratch, "features.json")
-            atomic_write(local, data)
-            upload_file(local, join_url(root, "features.json"))
-    else:
-        os.makedirs(root, exist_ok=True)
-        atomic_write(os.path.join(root, "features.json"), data)
+    put_bytes(join_url(root, "features.json"), data)
 
 
 def convert(

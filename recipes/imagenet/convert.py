@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from PIL import Image
 
 from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.sidecar import get_bytes, put_bytes
 from streaming_lightning.errors import ConfigError
-from streaming_lightning.fsutil import atomic_write
-from streaming_lightning.storage.registry import is_remote
-from streaming_lightning.storage.transfer import download_file, object_exists, upload_file
 from streaming_lightning.storage.uploader import join_url
 
 SPLITS = ("train", "val")
@@ -164,34 +161,15 @@ def write_classes(out: str, classes: list[str], force: bool) -> str:
     """
     url = join_url(out, CLASSES_BASENAME)
     data = (json.dumps(classes, indent=2) + "\n").encode()
-    with tempfile.TemporaryDirectory() as scratch:
-        existing = _read(url, scratch)
-        if existing is not None and existing != data and not force:
-            raise ConfigError(
-                f"{url} holds another class list: {out} was converted from other folders. "
-                "Choose another --out, or pass --force to convert again over it."
-            )
-        if existing != data:
-            if is_remote(url):
-                local = os.path.join(scratch, CLASSES_BASENAME)
-                atomic_write(local, data)
-                upload_file(local, url)
-            else:
-                os.makedirs(out, exist_ok=True)
-                atomic_write(url, data, fsync=True)
+    existing = get_bytes(url)
+    if existing is not None and existing != data and not force:
+        raise ConfigError(
+            f"{url} holds another class list: {out} was converted from other folders. "
+            "Choose another --out, or pass --force to convert again over it."
+        )
+    if existing != data:
+        put_bytes(url, data)
     return url
-
-
-def _read(url: str, scratch: str) -> bytes | None:
-    if is_remote(url):
-        if not object_exists(url):
-            return None
-        url = download_file(url, os.path.join(scratch, "existing.json"))
-    try:
-        with open(url, "rb") as file:
-            return file.read()
-    except FileNotFoundError:
-        return None
 
 
 def load_classes(root: str) -> list[str]:

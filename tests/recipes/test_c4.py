@@ -15,11 +15,13 @@ import torch
 
 from recipes.c4 import StreamingC4
 from recipes.c4.__main__ import main as c4_main
-from recipes.c4.convert import Packer, convert, find_files
+from recipes.c4.convert import convert, find_files
 from recipes.c4.fixtures import write_file, write_raw
-from recipes.c4.task import TASK, ModelConfig
-from recipes.c4.tokenizer import ByteTokenizer, load, token_dtype
+from recipes.c4.task import TASK
 from recipes.common.convert import WriteOptions
+from recipes.common.gpt import ModelConfig
+from recipes.common.text_convert import Packer
+from recipes.common.tokenizer import ByteTokenizer, load, token_dtype
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
 from tests.recipes.helpers import check_trains_and_resumes, train_args

@@ -1,9 +1,10 @@
-"""The C4 recipe's tokenizers — all offline, so conversion and training never need a network.
+"""The language recipes' tokenizers (C4, EnWiki, Pile) — all offline, so conversion and
+training never need a network.
 
 - ``byte``: UTF-8 bytes as ids 0-255, and EOS = 256 (vocabulary 257). Nothing to train or
   store; lossless for any text. The default, and what the tests and the demo use.
 - ``bpe``: a byte-level BPE (HuggingFace ``tokenizers``, GPT-2's scheme: byte symbols, so no
-  text is ever unknown) trained by this recipe on the first documents of the train split, and
+  text is ever unknown) trained by the converter on the first documents of the train split, and
   saved as ``tokenizer.json`` next to the converted dataset — training and evaluation load
   that file, so they tokenise exactly as the converter did.
 - a path to a ``tokenizer.json``: any HuggingFace ``tokenizers`` file; its end-of-text token is
@@ -23,7 +24,7 @@ import numpy as np
 
 from streaming_lightning.errors import ConfigError, MissingExtraError
 
-#: The end-of-text token of the BPE tokenizers this recipe trains (GPT-2's name).
+#: The end-of-text token of the BPE tokenizers the converters train (GPT-2's name).
 EOS_TOKEN = "<|endoftext|>"
 #: End-of-text tokens looked for, in order, in a user-supplied tokenizer.json.
 EOS_NAMES = (EOS_TOKEN, "</s>", "<eos>", "<|eos|>", "[EOS]", "<|end_of_text|>")
