@@ -15,17 +15,20 @@ finished split (merged index present) is kept as it is — never overwritten wit
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
 from tqdm import tqdm
 
+from recipes.common.sidecar import get_bytes, put_bytes
 from streaming_lightning import MDSWriter, merge_index
 from streaming_lightning.errors import ConfigError
 from streaming_lightning.format.index import INDEX_BASENAME
@@ -36,6 +39,11 @@ from streaming_lightning.storage.uploader import join_url
 Sample = dict[str, Any]
 #: Turns one task (a raw file, or a group of them) into samples, in order.
 Encoder = Callable[[Any], Iterable[Sample]]
+#: Turns one task into (group, sample) pairs, each group becoming its own sub-dataset; the
+#: generator may *return* a dict of counts, kept with the task's completion marker.
+GroupedEncoder = Callable[[Any], Generator[tuple[str, Sample], None, dict[str, Any] | None]]
+#: Folder of a grouped split holding each finished task's marker (groups, counts).
+DONE_DIR = ".done"
 
 
 @dataclass
@@ -114,7 +122,67 @@ class _Part:
         return count
 
 
-def _run_part(part: _Part) -> tuple[int, int]:
+@dataclass(frozen=True)
+class _GroupedPart:
+    """One task of a grouped conversion: its samples go to ``<root>/<group>/<name>``, one
+    writer per group met, and ``<root>/.done/<name>.json`` marks it finished (run in a worker
+    process; picklable)."""
+
+    index: int
+    task: Any
+    root: str
+    name: str
+    columns: dict[str, str]
+    encode: GroupedEncoder
+    compression: str | None
+    hashes: tuple[str, ...]
+    size_limit: str
+
+    @property
+    def marker(self) -> str:
+        return join_url(join_url(self.root, DONE_DIR), f"{self.name}.json")
+
+    def run(self) -> int:
+        counts: dict[str, int] = {}
+        # Leaving the stack finishes every group's writer (index.json last); an exception
+        # aborts them all instead, so an unfinished part never looks finished.
+        with ExitStack() as stack:
+            writers: dict[str, MDSWriter] = {}
+            generator = self.encode(self.task)
+            while True:
+                try:
+                    group, sample = next(generator)
+                except StopIteration as stop:
+                    stats = stop.value or {}
+                    break
+                writer = writers.get(group)
+                if writer is None:
+                    check_group_name(group, self.task)
+                    writer = MDSWriter(
+                        out=join_url(join_url(self.root, group), self.name),
+                        columns=self.columns,
+                        compression=self.compression,
+                        hashes=list(self.hashes),
+                        size_limit=self.size_limit,
+                        exist_ok=True,  # left by an interrupted attempt: redo it
+                        max_workers=1,
+                    )
+                    writers[group] = writer
+                    stack.enter_context(writer)
+                writer.write(sample)
+                counts[group] = counts.get(group, 0) + 1
+        marker = {"task": str(self.task), "samples": counts, "stats": stats}
+        put_bytes(self.marker, json.dumps(marker, sort_keys=True).encode())
+        return sum(counts.values())
+
+
+def check_group_name(group: str, task: Any) -> None:
+    """A group names a folder: one plain path component, nothing that escapes the output."""
+    if not group or group in (".", "..") or "/" in group or "\\" in group or group == DONE_DIR:
+        raise ConfigError(f"{task}: cannot write a sub-dataset named {group!r}.")
+
+
+def _run_part(part: _Part | _GroupedPart) -> tuple[int, int]:
     return part.index, part.run()
 
 
@@ -181,7 +249,90 @@ def convert_split(
     return merge_index([join_url(part.out, INDEX_BASENAME) for part in parts], root)
 
 
-def _execute(parts: list[_Part], workers: int) -> Iterator[tuple[int, int]]:
+def convert_grouped_split(
+    tasks: Sequence[Any],
+    encode: GroupedEncoder,
+    columns: dict[str, str],
+    options: WriteOptions,
+    split: str,
+    unit: str = "file",
+) -> dict[str, Any]:
+    """Convert ``tasks`` into one sub-dataset per group under ``<out>/<split>``: each group's
+    ``<split>/<group>/index.json`` (its samples in task order) and the whole split's
+    ``<split>/index.json`` over every group (in group name order).
+
+    For inputs that interleave several datasets (the Pile's 22 subsets in each file), so
+    each can be streamed on its own and mixed with ``proportion``. Tasks run in parallel and
+    resume like :func:`convert_split`: a task is finished when its marker exists. Returns
+    {"index": the split's index, "groups": {group: samples}, "stats": {name: summed count}}.
+    """
+    if not tasks:
+        raise ConfigError(f"Nothing to convert for split {split}: no input {unit}s.")
+    root = join_url(options.out, split)
+    index = join_url(root, INDEX_BASENAME)
+    if _exists(index) and not options.force:
+        print(f"{root}: already converted, kept (pass --force to redo it)", file=sys.stderr)
+    elif _exists(index):
+        _remove(root)
+    width = max(5, len(str(len(tasks) - 1)))
+    parts = [
+        _GroupedPart(
+            index=i,
+            task=task,
+            root=root,
+            name=f"part-{i:0{width}d}",
+            columns=columns,
+            encode=encode,
+            compression=options.compression,
+            hashes=tuple(options.hashes),
+            size_limit=options.size_limit,
+        )
+        for i, task in enumerate(tasks)
+    ]
+    rewrite = options.force and is_remote(root)
+    todo = [p for p in parts if rewrite or not _exists(p.marker)]
+    bar = tqdm(
+        total=len(parts),
+        initial=len(parts) - len(todo),
+        desc=f"convert {split}",
+        unit=f" {unit}",
+        disable=not options.progress,
+    )
+    samples = 0
+    try:
+        for _, count in _execute(todo, options.workers):
+            samples += count
+            bar.update(1)
+            bar.set_postfix(samples=samples)
+    finally:
+        bar.close()
+    return _merge_groups(parts, root, index)
+
+
+def _merge_groups(parts: list[_GroupedPart], root: str, index: str) -> dict[str, Any]:
+    groups: dict[str, list[str]] = {}
+    totals: dict[str, int] = {}
+    stats: dict[str, Any] = {}
+    for part in parts:
+        data = get_bytes(part.marker)
+        if data is None:
+            raise ConfigError(f"{part.marker} is missing after its task ran; convert again.")
+        marker = json.loads(data)
+        for group, count in sorted(marker["samples"].items()):
+            groups.setdefault(group, []).append(
+                join_url(join_url(join_url(root, group), part.name), INDEX_BASENAME)
+            )
+            totals[group] = totals.get(group, 0) + int(count)
+        for name, value in marker["stats"].items():
+            stats[name] = stats.get(name, 0) + value
+    if not groups:
+        raise ConfigError(f"{root}: the input holds no samples.")
+    merged = [merge_index(files, join_url(root, group)) for group, files in sorted(groups.items())]
+    merge_index(merged, root)
+    return {"index": index, "groups": dict(sorted(totals.items())), "stats": stats}
+
+
+def _execute(parts: Sequence[_Part | _GroupedPart], workers: int) -> Iterator[tuple[int, int]]:
     if workers == 1 or len(parts) <= 1:
         for part in parts:
             yield _run_part(part)
