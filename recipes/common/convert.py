@@ -264,7 +264,8 @@ def convert_grouped_split(
     For inputs that interleave several datasets (the Pile's 22 subsets in each file), so
     each can be streamed on its own and mixed with ``proportion``. Tasks run in parallel and
     resume like :func:`convert_split`: a task is finished when its marker exists. Returns
-    {"index": the split's index, "groups": {group: samples}, "stats": {name: summed count}}.
+    {"index": the split's index, "groups": {group: samples}, "stats": [what each task's
+    encoder returned, in task order]}.
     """
     if not tasks:
         raise ConfigError(f"Nothing to convert for split {split}: no input {unit}s.")
@@ -312,7 +313,7 @@ def convert_grouped_split(
 def _merge_groups(parts: list[_GroupedPart], root: str, index: str) -> dict[str, Any]:
     groups: dict[str, list[str]] = {}
     totals: dict[str, int] = {}
-    stats: dict[str, Any] = {}
+    stats: list[dict[str, Any]] = []
     for part in parts:
         data = get_bytes(part.marker)
         if data is None:
@@ -323,8 +324,7 @@ def _merge_groups(parts: list[_GroupedPart], root: str, index: str) -> dict[str,
                 join_url(join_url(join_url(root, group), part.name), INDEX_BASENAME)
             )
             totals[group] = totals.get(group, 0) + int(count)
-        for name, value in marker["stats"].items():
-            stats[name] = stats.get(name, 0) + value
+        stats.append(marker["stats"])
     if not groups:
         raise ConfigError(f"{root}: the input holds no samples.")
     merged = [merge_index(files, join_url(root, group)) for group, files in sorted(groups.items())]
