@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from streaming_lightning.errors import ConfigError
 from streaming_lightning.fsutil import atomic_write
 from streaming_lightning.storage.registry import is_remote
 from streaming_lightning.storage.transfer import download_file, object_exists, upload_file
@@ -42,3 +43,15 @@ def get_bytes(location: str) -> bytes | None:
         path = download_file(location, os.path.join(scratch, os.path.basename(location)))
         with open(path, "rb") as file:
             return file.read()
+
+
+def put_describing(location: str, data: bytes, force: bool, conflict: str) -> None:
+    """Write a file that describes the conversion at its side (classes.json,
+    categories.json): the same content is left alone, different content means ``--out`` holds
+    another conversion, whose kept splits it would then describe wrongly — refused with
+    ``conflict`` unless ``force``."""
+    existing = get_bytes(location)
+    if existing is not None and existing != data and not force:
+        raise ConfigError(f"{location} {conflict}")
+    if existing != data:
+        put_bytes(location, data)

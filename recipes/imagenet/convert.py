@@ -34,7 +34,7 @@ from typing import Any
 from PIL import Image
 
 from recipes.common.convert import WriteOptions, convert_split
-from recipes.common.sidecar import get_bytes, put_bytes
+from recipes.common.sidecar import put_describing
 from streaming_lightning.errors import ConfigError
 from streaming_lightning.storage.uploader import join_url
 
@@ -161,14 +161,13 @@ def write_classes(out: str, classes: list[str], force: bool) -> str:
     """
     url = join_url(out, CLASSES_BASENAME)
     data = (json.dumps(classes, indent=2) + "\n").encode()
-    existing = get_bytes(url)
-    if existing is not None and existing != data and not force:
-        raise ConfigError(
-            f"{url} holds another class list: {out} was converted from other folders. "
-            "Choose another --out, or pass --force to convert again over it."
-        )
-    if existing != data:
-        put_bytes(url, data)
+    put_describing(
+        url,
+        data,
+        force,
+        f"holds another class list: {out} was converted from other folders. "
+        "Choose another --out, or pass --force to convert again over it.",
+    )
     return url
 
 
