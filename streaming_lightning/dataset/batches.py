@@ -28,7 +28,7 @@ DataLoader collects them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,14 +148,19 @@ def _pinned(value: Any) -> Any:
 class BatchesView(IterableDataset):  # type: ignore[type-arg]
     """Iterate ``dataset`` in device batches of ``dataset.batch_size``, each a dict of packed
     columns or a :class:`BatchPlan` (see module doc; :func:`unpack_batch` turns either into
-    collated values)."""
+    collated values) — or, with ``collate``, whatever it makes of each batch's samples."""
 
-    def __init__(self, dataset: StreamingDataset) -> None:
+    def __init__(
+        self, dataset: StreamingDataset, collate: Callable[[list[Any]], Any] | None = None
+    ) -> None:
         if not dataset.batch_size:
             raise ConfigError(
                 "BatchesView needs the dataset's batch_size (the per-device batch size)."
             )
         self.dataset = dataset
+        #: Builds a batch from its samples, in the worker (samples that do not stack, e.g.
+        #: detection targets); None: packed columns, default_collate's values.
+        self.collate = collate
 
     def __getattr__(self, name: str) -> Any:
         # Anything else is the dataset's (state_dict, batch_size, ...): code that reaches
@@ -165,10 +170,10 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
         return getattr(self.dataset, name)
 
     def __iter__(self) -> Iterator[dict[str, Any] | BatchPlan]:
-        if self.dataset.batchable:
+        if self.collate is None and self.dataset.batchable:
             yield from self.dataset.iter_batches()
             return
-        if self.dataset.reads_are_copies:
+        if self.collate is None and self.dataset.reads_are_copies:
             for shards, within in self.dataset.iter_batch_plans():
                 yield BatchPlan(shards, within)
             return
@@ -179,11 +184,14 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
         for sample in self.dataset:
             batch.append(sample)
             if len(batch) == size:
-                packed = _pack(batch, shared)
+                packed = self._collate(batch, shared)
                 batch = []  # let the samples go before the consumer holds the packed batch
                 yield packed
         if batch:  # only an unpadded tail (every rank's share is whole batches)
-            yield _pack(batch, shared)
+            yield self._collate(batch, shared)
+
+    def _collate(self, samples: list[Any], shared: bool) -> Any:
+        return _pack(samples, shared) if self.collate is None else self.collate(samples)
 
     def __len__(self) -> int:
         """Batches per rank and epoch (each rank's sample count is whole batches)."""
@@ -199,13 +207,16 @@ def keep_packed(batch: Any) -> Any:
 class BatchesLoader(DataLoader):  # type: ignore[type-arg]
     """``DataLoader(dataset, batch_size=dataset.batch_size)`` — the same batches, faster (see
     the module doc). DataLoader options (num_workers, pin_memory, persistent_workers,
-    prefetch_factor, ...) pass through; batching and collation are the dataset's."""
+    prefetch_factor, ...) pass through; batching is the dataset's. ``collate_fn``, if given,
+    builds each batch from its samples in the workers (for samples that do not stack);
+    otherwise batches are packed columns, the values ``default_collate`` gives."""
 
     #: What the workers iterate; integrations subclass it (e.g. to check resumed states).
     view_class: type[BatchesView] = BatchesView
 
     def __init__(self, dataset: StreamingDataset, **kwargs: Any) -> None:
-        for fixed in ("batch_size", "collate_fn", "sampler", "batch_sampler", "shuffle"):
+        collate = kwargs.pop("collate_fn", None)
+        for fixed in ("batch_size", "sampler", "batch_sampler", "shuffle"):
             if kwargs.get(fixed) not in (None, False):
                 raise ConfigError(
                     f"{type(self).__name__} sets {fixed} itself (batches are the dataset's "
@@ -214,10 +225,14 @@ class BatchesLoader(DataLoader):  # type: ignore[type-arg]
             kwargs.pop(fixed, None)
         self._pin = bool(kwargs.pop("pin_memory", False))
         self.streaming_dataset = dataset
-        super().__init__(
-            self.view_class(dataset), batch_size=None, collate_fn=keep_packed, **kwargs
-        )
+        view = self.view_class(dataset)
+        view.collate = collate
+        self._custom_collate = collate is not None
+        super().__init__(view, batch_size=None, collate_fn=keep_packed, **kwargs)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         for batch in super().__iter__():
-            yield unpack_batch(batch, self.streaming_dataset, self._pin)
+            if self._custom_collate:  # collate_fn's batch, as it made it
+                yield _pinned(batch) if self._pin and torch.cuda.is_available() else batch
+            else:
+                yield unpack_batch(batch, self.streaming_dataset, self._pin)

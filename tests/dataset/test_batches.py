@@ -63,8 +63,29 @@ def test_batches_need_batch_size(tmp_path: Path) -> None:
     root = _write(tmp_path / "ds", 50)
     with pytest.raises(ConfigError, match="batch_size"):
         BatchesView(StreamingDataset(local=root))
-    with pytest.raises(ConfigError, match="collate_fn"):
-        BatchesLoader(StreamingDataset(local=root, batch_size=8), collate_fn=list)
+    with pytest.raises(ConfigError, match="shuffle"):
+        BatchesLoader(StreamingDataset(local=root, batch_size=8), shuffle=True)
+
+
+def _ids_and_count(samples: list[dict[str, Any]]) -> tuple[list[int], int]:
+    return [int(sample["id"]) for sample in samples], len(samples)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_collate_fn_builds_each_batch_from_its_samples(tmp_path: Path, num_workers: int) -> None:
+    """Samples that do not stack (detection boxes): the loader's collate_fn gets each device
+    batch's samples, in the order a plain DataLoader would give them."""
+    root = _write(tmp_path / "ds", 203)
+    kwargs = {"local": root, "batch_size": 16, "shuffle": True, "num_canonical_nodes": 2}
+    plain = DataLoader(
+        StreamingDataset(**kwargs), 16, num_workers=num_workers, collate_fn=_ids_and_count
+    )
+    loader = BatchesLoader(
+        StreamingDataset(**kwargs), num_workers=num_workers, collate_fn=_ids_and_count
+    )
+    got = list(loader)
+    assert len(got) == len(loader) and got == list(plain)
+    assert {i for ids, _ in got for i in ids} == set(range(203))  # with padding repeats
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])

@@ -102,3 +102,45 @@ def test_composer_counts_tokens_for_c4(tmp_path: Path) -> None:
     timestamp = state["state"]["timestamp"]["Timestamp"]
     assert timestamp["batch"] == 3 and timestamp["sample"] == 12
     assert timestamp["token"] == 12 * 32  # every input_ids element of every batch
+
+
+def test_composer_trains_coco_with_the_recipes_collate(tmp_path: Path) -> None:
+    """COCO's samples do not stack: Composer's loader must batch them with the recipe's
+    collate function, and count samples by the image rows."""
+    require_peer("composer")
+    from recipes.coco.convert import convert as convert_coco
+    from recipes.coco.fixtures import write_raw as write_coco
+
+    raw = write_coco(str(tmp_path / "raw"), train=12, val=4)
+    convert_coco(raw, WriteOptions(out=str(tmp_path / "mds"), progress=False))
+    args = [
+        f"data.remote={tmp_path / 'mds'}",
+        f"data.local={tmp_path / 'cache'}",
+        "data.batch_size=4",
+        "data.num_workers=1",
+        "data.eval_split=null",
+        "data.options.image_size=64",
+        f"checkpoint.dir={tmp_path / 'ckpt'}",
+        "checkpoint.every_n_steps=2",
+        "trainer.progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
+        "model.width=8",
+        "run_name=coco-composer",
+        "trainer.max_steps=2",
+    ]
+    done = subprocess.run(
+        [sys.executable, "train.py", "yamls/coco.yaml", "trainer.kind=composer", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    state = torch.load(
+        tmp_path / "ckpt" / "coco-composer" / "latest-rank0.pt",
+        map_location="cpu",
+        weights_only=False,
+    )
+    timestamp = state["state"]["timestamp"]["Timestamp"]
+    assert timestamp["batch"] == 2 and timestamp["sample"] == 8
