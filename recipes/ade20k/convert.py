@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -118,7 +119,13 @@ def list_split(root: str, split: str) -> list[Pair]:
             raise ConfigError(
                 f"{path}: no image {expected}; restore it, or delete the annotation, {_AGAIN}."
             )
-    skipped = SKIPPED_TRAIN_UIDS if split == "train" else frozenset()
+    skipped = sorted(SKIPPED_TRAIN_UIDS & images.keys()) if split == "train" else []
+    if skipped:
+        print(
+            f"{split}: leaving out {len(skipped)} image(s) mosaicml-streaming's converter lists as "
+            f"corrupt: {', '.join(skipped)}",
+            file=sys.stderr,
+        )
     return [(uid, images[uid], annotations[uid]) for uid in sorted(images) if uid not in skipped]
 
 

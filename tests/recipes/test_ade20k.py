@@ -8,6 +8,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,7 +121,7 @@ def test_parallel_cli_conversion_equals_serial_and_a_rerun_keeps_it(
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
 
 
-def test_the_known_corrupt_training_uids_are_left_out(tmp_path: Path) -> None:
+def test_the_known_corrupt_training_uids_are_left_out(tmp_path: Path, capsys: Any) -> None:
     release = Path(write_raw(str(tmp_path / "raw"), train=2, val=1))
     for kind, extension in (("images", "jpg"), ("annotations", "png")):
         source = next((release / kind / "training").glob(f"*.{extension}"))
@@ -128,6 +129,9 @@ def test_the_known_corrupt_training_uids_are_left_out(tmp_path: Path) -> None:
     convert(str(release), _options(tmp_path / "out"))
     uids = [sample["uid"] for sample in LocalDataset(str(tmp_path / "out"), "train")]
     assert len(uids) == 2 and b"00001701" not in uids
+    assert "leaving out 1 image(s) mosaicml-streaming's converter lists as corrupt: 00001701" in (
+        capsys.readouterr().err
+    )
 
 
 def _bad_release(tmp_path: Path) -> Path:
