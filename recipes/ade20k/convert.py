@@ -37,7 +37,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from recipes.imagenet.convert import open_jpeg, part_sizes
 from streaming_lightning.errors import ConfigError
 
@@ -218,9 +218,10 @@ def convert(raw: str, options: WriteOptions) -> dict[str, str]:
             "with images/training and annotations/training."
         )
     listed = {split: list_split(root, split) for split in splits}  # all checked up front
-    return {
-        split: convert_split(
-            plan_parts(pairs), encode_pairs, COLUMNS, options, split=split, unit="part"
-        )
-        for split, pairs in listed.items()
-    }
+    with shared_workers(options.workers):
+        return {
+            split: convert_split(
+                plan_parts(pairs), encode_pairs, COLUMNS, options, split=split, unit="part"
+            )
+            for split, pairs in listed.items()
+        }

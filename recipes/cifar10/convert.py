@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from streaming_lightning.errors import ConfigError
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -107,8 +107,9 @@ def convert(raw: str, options: WriteOptions, image_format: str = "raw") -> dict[
     """Convert every split found under ``raw``; returns {split: merged index path/URL}."""
     cols = columns(image_format)
     encode = partial(encode_batch, image_format=image_format)
-    return {
-        split: convert_split(files, encode, cols, options, split=split, unit="batch")
-        for split, files in find_batches(raw).items()
-        if files
-    }
+    with shared_workers(options.workers):
+        return {
+            split: convert_split(files, encode, cols, options, split=split, unit="batch")
+            for split, files in find_batches(raw).items()
+            if files
+        }

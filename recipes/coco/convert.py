@@ -55,7 +55,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from recipes.common.sidecar import put_describing
 from recipes.imagenet.convert import open_jpeg, part_sizes
 from streaming_lightning.errors import ConfigError
@@ -345,7 +345,9 @@ def convert(raw: str, options: WriteOptions, policy: Policy | None = None) -> di
                 f"{split_paths(raw, split)[1]}: no image has annotations; pass --keep-empty to "
                 "convert the images anyway."
             )
-        done[split] = convert_split(
-            plan_parts(records), encode_records, COLUMNS, options, split=split, unit="part"
-        )
+    with shared_workers(options.workers):
+        for split, (_, records) in listed.items():
+            done[split] = convert_split(
+                plan_parts(records), encode_records, COLUMNS, options, split=split, unit="part"
+            )
     return done

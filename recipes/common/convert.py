@@ -21,7 +21,7 @@ import shutil
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -332,13 +332,39 @@ def _merge_groups(parts: list[_GroupedPart], root: str, index: str) -> dict[str,
     return {"index": index, "groups": dict(sorted(totals.items())), "stats": stats}
 
 
+#: The worker pool of the conversion in progress, shared by its splits (see shared_workers).
+_SHARED_POOL: ProcessPoolExecutor | None = None
+
+
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    # spawn: workers start clean (no inherited threads or open writers from the parent).
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+
+
+@contextmanager
+def shared_workers(workers: int) -> Iterator[None]:
+    """One pool of ``workers`` processes for every :func:`convert_split` inside the block
+    (a conversion's splits). A spawned worker takes about a second to start (it imports the
+    library, and torch with it): paid once per conversion, not once per split."""
+    global _SHARED_POOL
+    if workers <= 1 or _SHARED_POOL is not None:
+        yield
+        return
+    with _spawn_pool(workers) as pool:
+        _SHARED_POOL = pool
+        try:
+            yield
+        finally:
+            _SHARED_POOL = None
+
+
 def _execute(parts: Sequence[_Part | _GroupedPart], workers: int) -> Iterator[tuple[int, int]]:
     if workers == 1 or len(parts) <= 1:
         for part in parts:
             yield _run_part(part)
         return
-    # spawn: workers start clean (no inherited threads or open writers from the parent).
-    with ProcessPoolExecutor(min(workers, len(parts)), mp_context=get_context("spawn")) as pool:
+    with ExitStack() as stack:
+        pool = _SHARED_POOL or stack.enter_context(_spawn_pool(min(workers, len(parts))))
         futures = [pool.submit(_run_part, part) for part in parts]
         try:
             for future in as_completed(futures):

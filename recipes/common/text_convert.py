@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from recipes.common.sidecar import get_bytes, put_bytes
 from recipes.common.tokenizer import (
     TOKENIZER_BASENAME,
@@ -292,7 +292,7 @@ def convert_corpus(
     ``what`` names its files in errors."""
     check_mode(mode, seq_len)
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, shared_workers(options.workers):
         train_files = files.get(train_split, [])
         local, tok = prepare_tokenizer(
             tokenizer,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from recipes.common.sidecar import put_bytes
 from streaming_lightning.convert.arrow_columns import arrow_encoding, value_converter
 from streaming_lightning.errors import ConfigError, EncodingError, MissingExtraError
@@ -129,14 +129,15 @@ def convert(
             raise ConfigError(f"{raw} has no split {missing}; it has {names}.")
         names = list(splits)
     report: dict[str, Any] = {}
-    for split in names:
-        dataset = loaded[split] if split is not None else loaded
-        where = f"{raw}" + (f" split {split!r}" if split else "")
-        planned = plan_columns(dataset, columns or {}, where)
-        shards = max(1, len(dataset.cache_files))
-        tasks = [Task(raw, split, i, shards, tuple(planned.items())) for i in range(shards)]
-        index = convert_split(tasks, encode_task, planned, options, split=split, unit="file")
-        _write_features(join_url(options.out, split) if split else options.out, dataset)
-        report[split or "dataset"] = index
-        report[f"{split or 'dataset'}_rows"] = len(dataset)
+    with shared_workers(options.workers):
+        for split in names:
+            dataset = loaded[split] if split is not None else loaded
+            where = f"{raw}" + (f" split {split!r}" if split else "")
+            planned = plan_columns(dataset, columns or {}, where)
+            shards = max(1, len(dataset.cache_files))
+            tasks = [Task(raw, split, i, shards, tuple(planned.items())) for i in range(shards)]
+            index = convert_split(tasks, encode_task, planned, options, split=split, unit="file")
+            _write_features(join_url(options.out, split) if split else options.out, dataset)
+            report[split or "dataset"] = index
+            report[f"{split or 'dataset'}_rows"] = len(dataset)
     return report

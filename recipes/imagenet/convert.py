@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image
 
-from recipes.common.convert import WriteOptions, convert_split
+from recipes.common.convert import WriteOptions, convert_split, shared_workers
 from recipes.common.sidecar import put_describing
 from streaming_lightning.errors import ConfigError
 from streaming_lightning.storage.uploader import join_url
@@ -184,8 +184,9 @@ def convert(raw: str, options: WriteOptions) -> dict[str, str]:
     splits = [s for s in SPLITS if os.path.isdir(os.path.join(raw, s))]
     listed = {split: list_split(raw, split, classes) for split in splits}  # checked up front
     done = {"classes": write_classes(options.out, classes, options.force)}
-    for split, files in listed.items():
-        done[split] = convert_split(
-            plan_parts(files), encode_files, COLUMNS, options, split=split, unit="part"
-        )
+    with shared_workers(options.workers):
+        for split, files in listed.items():
+            done[split] = convert_split(
+                plan_parts(files), encode_files, COLUMNS, options, split=split, unit="part"
+            )
     return done

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import zstandard
 
-from recipes.common.convert import WriteOptions, convert_grouped_split
+from recipes.common.convert import WriteOptions, convert_grouped_split, shared_workers
 from recipes.common.sidecar import put_bytes
 from recipes.common.text_convert import (
     DEFAULT_SEQ_LEN,
@@ -224,7 +224,7 @@ def convert(
     check_mode(mode, seq_len)
     files = find_files(raw)
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, shared_workers(options.workers):
         local, tok = prepare_tokenizer(
             tokenizer,
             lambda: train_tokenizer_on(
