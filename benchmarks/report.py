@@ -36,6 +36,12 @@ NOTES = {
         "show, shrinking as the input grows. The engines are for inputs and clusters larger "
         "than one machine."
     ),
+    "recipe_convert": (
+        "Our EnWiki and Pile recipe converters against mosaicml-streaming's own, on the same "
+        "raw files (both write the same samples; a compat test checks it), zstd:7 shards. `workers` is ours; theirs is fixed: EnWiki one process, Pile a pool over the "
+        "input files (2 processes here), so the matched rows are EnWiki workers=1 and Pile "
+        "workers=2. Our Pile output also has one dataset per subset."
+    ),
 }
 
 

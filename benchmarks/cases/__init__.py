@@ -10,6 +10,7 @@ CASES = [
     "write",
     "download",
     "throughput",
+    "recipe_convert",
 ]
 #: Cases that run in .venv (they need the spark/ray extras, which .venv-compat lacks):
 #: ``make bench`` runs them with .venv's interpreter; ``python -m benchmarks`` runs them

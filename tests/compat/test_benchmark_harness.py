@@ -84,3 +84,14 @@ def test_reading_cases_measure_every_library(tmp_path: Path) -> None:
     }
     for name in ("iterate", "loader", "random_access", "resume"):
         assert (results / f"{name}-quick.png").stat().st_size > 1000
+
+
+def test_recipe_convert_case_measures_both_converters(tmp_path: Path) -> None:
+    require_peer("streaming")
+    out = _quick(tmp_path, "recipe_convert")
+    assert "x vs mosaicml-streaming" in out
+    rows = json.loads((tmp_path / "results" / "recipe_convert-quick.json").read_text())["rows"]
+    assert {row["params"]["recipe"] for row in rows} == {"enwiki", "pile"}
+    for row in rows:
+        assert set(row["median"]) == {"streaming-lightning", "mosaicml-streaming"}, row["params"]
+        assert all(value > 0 for value in row["median"].values())
