@@ -105,6 +105,11 @@ class _Part:
     hashes: tuple[str, ...]
     size_limit: str
 
+    @property
+    def marker(self) -> str:
+        """Exists once the part is finished: its index, written last."""
+        return join_url(self.out, INDEX_BASENAME)
+
     def run(self) -> int:
         count = 0
         with MDSWriter(
@@ -228,25 +233,9 @@ def convert_split(
         )
         for i, task in enumerate(tasks)
     ]
-    rewrite = options.force and is_remote(root)  # a remote output cannot be cleared first
-    todo = [p for p in parts if rewrite or not _exists(join_url(p.out, INDEX_BASENAME))]
-    bar = tqdm(
-        total=len(parts),
-        initial=len(parts) - len(todo),
-        desc=f"convert {split or 'dataset'}",
-        unit=f" {unit}",
-        disable=not options.progress,
-    )
-    samples = 0
-    try:
-        for _, count in _execute(todo, options.workers):
-            samples += count
-            bar.update(1)
-            bar.set_postfix(samples=samples)
-    finally:
-        bar.close()
+    _run_parts(parts, root, options, split or "dataset", unit)
     # Only this run's parts: a remote root may still hold parts of an older, longer run.
-    return merge_index([join_url(part.out, INDEX_BASENAME) for part in parts], root)
+    return merge_index([part.marker for part in parts], root)
 
 
 def convert_grouped_split(
@@ -290,12 +279,20 @@ def convert_grouped_split(
         )
         for i, task in enumerate(tasks)
     ]
-    rewrite = options.force and is_remote(root)
-    todo = [p for p in parts if rewrite or not _exists(p.marker)]
+    _run_parts(parts, root, options, split, unit)
+    return _merge_groups(parts, root, index)
+
+
+def _run_parts(
+    parts: Sequence[_Part | _GroupedPart], root: str, options: WriteOptions, what: str, unit: str
+) -> None:
+    """Run the parts not finished yet (no marker), with a progress bar over all of them."""
+    rewrite = options.force and is_remote(root)  # a remote output cannot be cleared first
+    todo = [part for part in parts if rewrite or not _exists(part.marker)]
     bar = tqdm(
         total=len(parts),
         initial=len(parts) - len(todo),
-        desc=f"convert {split}",
+        desc=f"convert {what}",
         unit=f" {unit}",
         disable=not options.progress,
     )
@@ -307,7 +304,6 @@ def convert_grouped_split(
             bar.set_postfix(samples=samples)
     finally:
         bar.close()
-    return _merge_groups(parts, root, index)
 
 
 def _merge_groups(parts: list[_GroupedPart], root: str, index: str) -> dict[str, Any]:
@@ -395,19 +391,21 @@ def converter_main(
     what: str,
     input_help: str,
     run: Callable[[argparse.Namespace, WriteOptions], Any],
-    split_help: str = "subfolder of --out to write (default none)",
+    split_help: str | None = "subfolder of --out to write (default none)",
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
-    """``python -m recipes.PACKAGE convert --in ... --out ...`` for a generic converter: the
-    ``convert`` subcommand with ``--in``, ``--split``, ``extra``'s flags and the shared write
-    flags; ``run(args, options)`` does the conversion and returns its report."""
+    """``python -m recipes.PACKAGE convert --in ... --out ...``: the ``convert`` subcommand
+    with ``--in``, ``--split`` (unless ``split_help`` is None: recipes that name their own
+    splits), ``extra``'s flags and the shared write flags; ``run(args, options)`` does the
+    conversion and returns its report."""
     from recipes.common.cli import run_command
 
     parser = argparse.ArgumentParser(prog=f"python -m recipes.{package}", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     conv = commands.add_parser("convert", help=what)
     conv.add_argument("--in", dest="raw", required=True, help=input_help)
-    conv.add_argument("--split", default=None, help=split_help)
+    if split_help is not None:
+        conv.add_argument("--split", default=None, help=split_help)
     if extra is not None:
         extra(conv)
     add_write_arguments(conv)
