@@ -17,9 +17,9 @@ from tests.conftest import require_peer
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
+def _train(args: list[str], yaml: str = "yamls/cifar10.yaml") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "train.py", "yamls/cifar10.yaml", "trainer.kind=composer", *args],
+        [sys.executable, "train.py", yaml, "trainer.kind=composer", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,9 +27,13 @@ def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _batches_done(checkpoint: Path) -> int:
+def _timestamp(checkpoint: Path) -> dict[str, int]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return int(state["state"]["timestamp"]["Timestamp"]["batch"])
+    return dict(state["state"]["timestamp"]["Timestamp"])
+
+
+def _batches_done(checkpoint: Path) -> int:
+    return int(_timestamp(checkpoint)["batch"])
 
 
 def test_composer_trainer_checkpoints_and_autoresumes(tmp_path: Path) -> None:
@@ -86,20 +90,9 @@ def test_composer_counts_tokens_for_c4(tmp_path: Path) -> None:
         "run_name=c4-composer",
         "trainer.max_steps=3",
     ]
-    done = subprocess.run(
-        [sys.executable, "train.py", "yamls/c4.yaml", "trainer.kind=composer", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _train(args, "yamls/c4.yaml")
     assert done.returncode == 0, done.stderr[-4000:]
-    state = torch.load(
-        tmp_path / "ckpt" / "c4-composer" / "latest-rank0.pt",
-        map_location="cpu",
-        weights_only=False,
-    )
-    timestamp = state["state"]["timestamp"]["Timestamp"]
+    timestamp = _timestamp(tmp_path / "ckpt" / "c4-composer" / "latest-rank0.pt")
     assert timestamp["batch"] == 3 and timestamp["sample"] == 12
     assert timestamp["token"] == 12 * 32  # every input_ids element of every batch
 
@@ -129,18 +122,7 @@ def test_composer_trains_coco_with_the_recipes_collate(tmp_path: Path) -> None:
         "run_name=coco-composer",
         "trainer.max_steps=2",
     ]
-    done = subprocess.run(
-        [sys.executable, "train.py", "yamls/coco.yaml", "trainer.kind=composer", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _train(args, "yamls/coco.yaml")
     assert done.returncode == 0, done.stderr[-4000:]
-    state = torch.load(
-        tmp_path / "ckpt" / "coco-composer" / "latest-rank0.pt",
-        map_location="cpu",
-        weights_only=False,
-    )
-    timestamp = state["state"]["timestamp"]["Timestamp"]
+    timestamp = _timestamp(tmp_path / "ckpt" / "coco-composer" / "latest-rank0.pt")
     assert timestamp["batch"] == 2 and timestamp["sample"] == 8
