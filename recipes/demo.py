@@ -76,10 +76,12 @@ def _run(command: list[str], kill_after_step: int | None = None) -> tuple[float,
         while proc.poll() is None:
             if kill_after_step is not None:
                 reached = [s for s in _checkpoint_steps(ckpt) if s >= kill_after_step]
-                if reached:
+                # Lightning saves a step's checkpoint before it logs that step's loss: wait
+                # for the log to catch up, or the table would miss a step no run trained twice.
+                if reached and _last_logged_step(ckpt) >= reached[-1] - 1:
                     proc.send_signal(signal.SIGKILL)  # no cleanup, like a lost node
                     proc.wait()
-                    return time.monotonic() - started, reached[0]
+                    return time.monotonic() - started, _checkpoint_steps(ckpt)[-1]
             if time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError(f"training did not finish within 600 s: {command}")
@@ -104,6 +106,15 @@ def _losses(ckpt: str) -> tuple[dict[int, float], list[float]]:
                 if row.get("time_to_first_batch_s"):
                     startups.append(float(row["time_to_first_batch_s"]))
     return losses, startups
+
+
+def _last_logged_step(ckpt: str) -> int:
+    """The last step whose loss is in the logs, read while the run may be appending to them
+    (a half-written row reads as not logged yet)."""
+    try:
+        return max(_losses(ckpt)[0], default=-1)
+    except (ValueError, KeyError):
+        return -1
 
 
 def _plot(path: str, whole: dict[int, float], resumed: dict[int, float], kill: int) -> None:
