@@ -2,7 +2,7 @@
 
 Reads what the converter writes (``uid: bytes``, ``x: jpeg``, ``y: png``) and
 mosaicml-streaming's ADE20K datasets alike. Training samples are scaled, cropped and flipped
-jointly with their masks, by a generator seeded by (shuffle_seed, epoch, sample index): a
+jointly with their masks, and their colours distorted, by a generator seeded by (shuffle_seed, epoch, sample index): a
 resumed run, with any number of workers or ranks, augments every sample exactly as the
 uninterrupted run did. Evaluation samples are resized to ``crop_size`` squares. Labels follow
 Composer's convention: classes 0-149, and -1 (:data:`IGNORE_INDEX`) for ADE20K's "other" and
@@ -40,6 +40,8 @@ class StreamingADE20K(StreamingDataset):
       ``crop_size``).
     - ``min_scale``, ``max_scale``: range of the random scale of the short side (0.5-2).
     - ``augment``: random scale, crop and flip (default: on for the ``train`` split).
+    - ``photometric``: with ``augment``, also mmsegmentation's random brightness, contrast,
+      saturation and hue (default: on).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class StreamingADE20K(StreamingDataset):
         min_scale: float = 0.5,
         max_scale: float = 2.0,
         augment: bool | None = None,
+        photometric: bool = True,
         **kwargs: Any,
     ) -> None:
         crop_size = int(crop_size)
@@ -69,6 +72,7 @@ class StreamingADE20K(StreamingDataset):
         self.base_size = base_size
         self.scale = (float(min_scale), float(max_scale))
         self.augment = kwargs.get("split") == "train" if augment is None else bool(augment)
+        self.photometric = bool(photometric)
 
     def get_item(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sample = super().get_item(index)
@@ -76,7 +80,7 @@ class StreamingADE20K(StreamingDataset):
         if self.augment:
             rng = np.random.default_rng((self.shuffle_seed, self.epoch, index))
             pixels, labels = train_transform(
-                image, mask, self.crop_size, self.base_size, rng, self.scale
+                image, mask, self.crop_size, self.base_size, rng, self.scale, self.photometric
             )
         else:
             pixels, labels = eval_transform(image, mask, self.crop_size)

@@ -7,8 +7,12 @@ Every geometric step is applied to the image and its mask alike, so a pixel keep
   side is ``base_size`` × a uniform factor in ``scale`` (0.5-2 by default, aspect kept), take a
   random ``crop_size`` square of it — padded at the right and bottom where the scaled image is
   smaller, the image with the ImageNet mean (about 0 after normalisation) and the mask with label 0
-  ("other", ignored) — then flip both horizontally half the time. The draws come from a numpy
-  Generator the caller seeds, so a resumed run augments every sample as the first run did.
+  ("other", ignored) — then flip both horizontally half the time, and (``photometric``) distort
+  the image's colours as mmsegmentation's ``PhotoMetricDistortion`` does: brightness, contrast,
+  saturation and hue, each half the time. The colour draws come after the geometric ones and
+  never touch the mask or the padding, so turning them off changes nothing else. The draws
+  come from a numpy Generator the caller seeds, so a resumed run augments every sample as the
+  first run did.
 - Evaluation: resize both to ``crop_size`` × ``crop_size`` (Composer's evaluation resize; the
   aspect is not kept, so every pixel of the image is scored and batches stack).
 
@@ -41,6 +45,7 @@ __all__ = [
     "eval_transform",
     "label_map",
     "open_image",
+    "photometric_distortion",
     "scale_crop_placement",
     "source_box",
     "to_target",
@@ -52,6 +57,12 @@ __all__ = [
 SCALE = (0.5, 2.0)
 #: Target value of unlabelled pixels (ADE20K's 0, "other", and padding).
 IGNORE_INDEX = -1
+#: mmsegmentation's PhotoMetricDistortion ranges: brightness delta (0-255 scale), contrast and
+#: saturation factors, and hue delta in OpenCV's half-degrees (0-180 for a full turn).
+BRIGHTNESS = 32.0
+CONTRAST = (0.5, 1.5)
+SATURATION = (0.5, 1.5)
+HUE = 18
 #: Padding colour of the image: the ImageNet mean, which normalises to about 0.
 PAD_RGB = np.round(MEAN * 255).astype(np.uint8)
 
@@ -124,9 +135,11 @@ def train_transform(
     base: int,
     rng: np.random.Generator,
     scale: tuple[float, float] = SCALE,
+    photometric: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random scale, ``crop`` × ``crop`` crop (padded) and horizontal flip of an image and its
-    mask: (HWC uint8 image, HW uint8 labels, 0 where padded)."""
+    """Random scale, ``crop`` × ``crop`` crop (padded), horizontal flip and (``photometric``)
+    colour distortion of an image and its mask: (HWC uint8 image, HW uint8 labels, 0 where
+    padded)."""
     placement = scale_crop_placement(image.width, image.height, crop, base, rng, scale)
     (covered_w, covered_h), image_box = source_box(placement, crop, image.width, image.height)
     labels = label_map(mask)
@@ -140,9 +153,46 @@ def train_transform(
     target[:covered_h, :covered_w] = np.asarray(
         labels.resize((covered_w, covered_h), Image.Resampling.NEAREST, box=mask_box)
     )
-    if rng.random() < 0.5:
+    flip = rng.random() < 0.5
+    if photometric:
+        pixels[:covered_h, :covered_w] = photometric_distortion(pixels[:covered_h, :covered_w], rng)
+    if flip:
         pixels, target = pixels[:, ::-1], target[:, ::-1]
     return np.ascontiguousarray(pixels), np.ascontiguousarray(target)
+
+
+def photometric_distortion(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """HWC uint8 RGB ``pixels`` with mmsegmentation's random colour distortion: a brightness
+    shift, then contrast either first or last, saturation and hue — each step drawn half the
+    time. Hue and saturation go through Pillow's HSV, whose hue turns in 256 steps, so the
+    OpenCV half-degree range is rescaled to it."""
+    out = pixels.astype(np.float32)
+    if rng.random() < 0.5:
+        out = np.clip(out + rng.uniform(-BRIGHTNESS, BRIGHTNESS), 0, 255)
+    contrast_first = rng.random() < 0.5
+
+    def contrast(values: np.ndarray) -> np.ndarray:
+        if rng.random() < 0.5:
+            return np.clip(values * rng.uniform(*CONTRAST), 0, 255)
+        return values
+
+    if contrast_first:
+        out = contrast(out)
+    saturate = rng.uniform(*SATURATION) if rng.random() < 0.5 else None
+    shift = int(rng.integers(-HUE, HUE + 1)) if rng.random() < 0.5 else None
+    if saturate is not None or shift is not None:
+        rgb = Image.fromarray(np.round(out).astype(np.uint8))
+        hsv = np.asarray(rgb.convert("HSV")).astype(np.float32)
+        if saturate is not None:
+            hsv[..., 1] = np.clip(hsv[..., 1] * saturate, 0, 255)
+        if shift is not None:
+            hsv[..., 0] = (hsv[..., 0] + shift * 256 / 180) % 256
+        shifted = (np.round(hsv) % 256).astype(np.uint8)  # a hue of 255.6 wraps round to 0
+        hsv_image = Image.frombytes("HSV", rgb.size, shifted.tobytes())
+        out = np.asarray(hsv_image.convert("RGB")).astype(np.float32)
+    if not contrast_first:
+        out = contrast(out)
+    return np.round(out).astype(np.uint8)
 
 
 def eval_transform(

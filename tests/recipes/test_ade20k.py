@@ -25,6 +25,7 @@ from recipes.ade20k.transforms import (
     IGNORE_INDEX,
     PAD_RGB,
     eval_transform,
+    photometric_distortion,
     scale_crop_placement,
     source_box,
     to_target,
@@ -238,7 +239,9 @@ def test_train_transform_moves_image_and_mask_together() -> None:
     image, mask = Image.fromarray(pixels), Image.fromarray(labels)
     agreement = []
     for seed in range(40):
-        out, target = train_transform(image, mask, 48, 40, np.random.default_rng(seed))
+        out, target = train_transform(
+            image, mask, 48, 40, np.random.default_rng(seed), photometric=False
+        )
         assert out.shape == (48, 48, 3) and out.dtype == np.uint8
         assert target.shape == (48, 48) and target.dtype == np.uint8
         seen = _nearest_class(out, CLASSES)
@@ -256,7 +259,7 @@ def test_a_mask_of_another_resolution_is_cropped_at_the_same_place() -> None:
     image = Image.fromarray(pixels).resize((48, 32), Image.Resampling.BOX)  # half the mask's
     for seed in range(10):
         out, target = train_transform(
-            image, Image.fromarray(labels), 32, 24, np.random.default_rng(seed)
+            image, Image.fromarray(labels), 32, 24, np.random.default_rng(seed), photometric=False
         )
         assert (_nearest_class(out, CLASSES) == target).mean() > 0.85, seed
 
@@ -277,6 +280,47 @@ def test_masks_are_resized_nearest_and_padded_with_other() -> None:
     assert np.all(target[20:] == 0) and np.all(out[20:] == PAD_RGB)
     assert np.any(target[:20] == 150)
     assert to_target(target)[20:].eq(IGNORE_INDEX).all()
+
+
+def test_colour_distortion_changes_only_the_image_colours() -> None:
+    pixels, labels = synthetic_pair((90, 70), np.random.default_rng(3))
+    image, mask = Image.fromarray(pixels), Image.fromarray(labels)
+    changed = 0
+    for seed in range(40):
+        plain, plain_target = train_transform(
+            image, mask, 64, 40, np.random.default_rng(seed), photometric=False
+        )
+        out, target = train_transform(image, mask, 64, 40, np.random.default_rng(seed))
+        assert np.array_equal(target, plain_target), seed  # same crop, flip and mask
+        padding = np.all(plain == PAD_RGB, axis=-1) & (plain_target == 0)
+        assert np.all(out[padding] == PAD_RGB), seed  # mmsegmentation pads after distorting
+        # A colour function of the pixel: equal colours before stay equal colours after.
+        flat, distorted = plain.reshape(-1, 3), out.reshape(-1, 3)
+        _, inverse = np.unique(flat, axis=0, return_inverse=True)
+        for group in np.unique(inverse)[:50]:
+            assert len(np.unique(distorted[inverse.ravel() == group], axis=0)) == 1, seed
+        changed += not np.array_equal(out, plain)
+    assert changed >= 30  # every step is skipped together 1 time in 16
+
+
+def test_photometric_distortion_stays_in_mmsegmentation_ranges() -> None:
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 200
+    grey = np.full((4, 4, 3), 120, np.uint8)
+    hues, greys = [], []
+    for seed in range(300):
+        out = photometric_distortion(red, np.random.default_rng(seed))
+        assert out.dtype == np.uint8 and out.shape == red.shape
+        hue = int(np.asarray(Image.fromarray(out).convert("HSV"))[0, 0, 0])
+        hues.append(min(hue, 256 - hue))  # distance from red on Pillow's 256-step circle
+        flat = photometric_distortion(grey, np.random.default_rng(seed))
+        assert np.all(flat == flat[0, 0, 0]), seed  # grey has no hue or saturation to move
+        greys.append(int(flat[0, 0, 0]))
+    assert max(hues) <= round(18 * 256 / 180) + 1 and max(hues) > 10
+    # Brightness ±32, then contrast 0.5-1.5 (before or after): grey 120 stays in 44-228.
+    assert 44 <= min(greys) < 100 and 140 < max(greys) <= 228
+    same = photometric_distortion(red, np.random.default_rng(5))
+    assert np.array_equal(same, photometric_distortion(red, np.random.default_rng(5)))
 
 
 def test_palette_masks_keep_their_indexes() -> None:
