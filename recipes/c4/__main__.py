@@ -13,8 +13,8 @@ from recipes.common.convert import add_write_arguments, write_options
 from recipes.common.text_convert import (
     DEFAULT_TRAIN_DOCUMENTS,
     DEFAULT_VOCAB_SIZE,
+    TextOptions,
     add_text_arguments,
-    text_options,
 )
 
 
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.raw, args.out, args.vocab_size, args.train_documents, force=args.force
             )
         )
-    return run_command(lambda: convert(args.raw, write_options(args), **text_options(args)))
+    return run_command(lambda: convert(args.raw, write_options(args), TextOptions.from_args(args)))
 
 
 if __name__ == "__main__":

@@ -27,10 +27,9 @@ from typing import Any
 from recipes.common.convert import WriteOptions
 from recipes.common.sidecar import get_bytes, put_bytes
 from recipes.common.text_convert import (
-    DEFAULT_SEQ_LEN,
     DEFAULT_TRAIN_DOCUMENTS,
     DEFAULT_VOCAB_SIZE,
-    check_mode,
+    TextOptions,
     convert_corpus,
     train_tokenizer_on,
 )
@@ -106,31 +105,18 @@ def read_documents(path: str) -> Iterator[dict[str, str]]:
         ) from None
 
 
-def convert(
-    raw: str,
-    options: WriteOptions,
-    mode: str = "text",
-    tokenizer: str = "byte",
-    seq_len: int = DEFAULT_SEQ_LEN,
-    vocab_size: int | None = None,
-    train_documents: int = DEFAULT_TRAIN_DOCUMENTS,
-) -> dict[str, Any]:
+def convert(raw: str, options: WriteOptions, text: TextOptions | None = None) -> dict[str, Any]:
     """Convert every split found under ``raw``; returns {split: merged index path/URL}, plus
     the tokenizer and its vocabulary size (the model's ``vocab_size``), and in tokens mode
     ``<split>_tokens_dropped``."""
-    check_mode(mode, seq_len)
     return convert_corpus(
         find_files(raw),
         read_documents,
         TEXT_COLUMNS,
         options,
+        text or TextOptions(),
         train_split="train",
         what=f"c4-train.*.json.gz files in {raw}",
-        mode=mode,
-        tokenizer=tokenizer,
-        seq_len=seq_len,
-        vocab_size=vocab_size,
-        train_documents=train_documents,
     )
 
 

@@ -214,15 +214,6 @@ def prepare_tokenizer(
     return local, load(local)
 
 
-def check_mode(mode: str, seq_len: int) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"--mode must be one of {MODES}, got {mode!r}.")
-    if seq_len < 2:
-        raise ConfigError(
-            f"--seq-len must be >= 2 (each token is predicted from the earlier ones), got {seq_len}."
-        )
-
-
 def add_text_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of every language recipe's ``convert``: mode, tokenizer and packing."""
     parser.add_argument(
@@ -254,15 +245,67 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def text_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments :func:`add_text_arguments`' flags give a recipe's ``convert``."""
-    return {
-        "mode": args.mode,
-        "tokenizer": args.tokenizer,
-        "seq_len": args.seq_len,
-        "vocab_size": args.vocab_size,
-        "train_documents": args.train_documents,
-    }
+@dataclass(frozen=True)
+class TextOptions:
+    """How a language recipe stores its documents — the ``--mode``, ``--tokenizer``,
+    ``--seq-len``, ``--vocab-size`` and ``--train-documents`` flags every one of them takes,
+    checked once here rather than in each recipe's ``convert``."""
+
+    #: ``text``: one sample per document; ``tokens``: packed sequences of ``seq_len`` tokens.
+    mode: str = "text"
+    #: ``byte``, ``bpe`` (trained on the train split) or the path of a tokenizer.json.
+    tokenizer: str = "byte"
+    seq_len: int = DEFAULT_SEQ_LEN
+    #: BPE vocabulary (``bpe`` only; default :data:`DEFAULT_VOCAB_SIZE`).
+    vocab_size: int | None = None
+    #: First train documents the BPE is trained on.
+    train_documents: int = DEFAULT_TRAIN_DOCUMENTS
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {MODES}, got {self.mode!r}.")
+        if self.seq_len < 2:
+            raise ConfigError(
+                "--seq-len must be >= 2 (each token is predicted from the earlier ones), got "
+                f"{self.seq_len}."
+            )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TextOptions:
+        """The options :func:`add_text_arguments`' flags give."""
+        return cls(
+            mode=args.mode,
+            tokenizer=args.tokenizer,
+            seq_len=args.seq_len,
+            vocab_size=args.vocab_size,
+            train_documents=args.train_documents,
+        )
+
+    @property
+    def reports_tokenizer(self) -> bool:
+        """Whether the conversion's result names a tokenizer (tokens mode, or a BPE/file the
+        conversion wrote beside the data)."""
+        return self.mode == "tokens" or self.tokenizer != "byte"
+
+    def prepare_tokenizer(
+        self, options: WriteOptions, scratch: str, train_files: list[str], read: Reader, what: str
+    ) -> tuple[str, Tokenizer]:
+        """:func:`prepare_tokenizer` for these options: a BPE trains on ``train_files``, read by
+        ``read`` (``what`` names them in errors)."""
+        return prepare_tokenizer(
+            self.tokenizer,
+            lambda: train_tokenizer_on(
+                train_files, read, self.vocab_size, self.train_documents, what
+            ),
+            options,
+            scratch,
+            self.vocab_size,
+        )
+
+    def token_columns(self, tok: Tokenizer) -> dict[str, str]:
+        """The one column of tokens mode: ``seq_len`` ids in the smallest dtype that holds
+        ``tok``'s vocabulary."""
+        return {"tokens": f"ndarray:{token_dtype(tok.vocab_size)}:{self.seq_len}"}
 
 
 def tokenizer_report(spec: str, options: WriteOptions, tok: Tokenizer) -> dict[str, Any]:
@@ -276,43 +319,32 @@ def convert_corpus(
     read: Reader,
     text_columns: dict[str, str],
     options: WriteOptions,
+    text: TextOptions,
     *,
     train_split: str,
     what: str,
-    mode: str = "text",
-    tokenizer: str = "byte",
-    seq_len: int = DEFAULT_SEQ_LEN,
-    vocab_size: int | None = None,
-    train_documents: int = DEFAULT_TRAIN_DOCUMENTS,
 ) -> dict[str, Any]:
     """Convert each split's files (in order, one part per file) into ``<out>/<split>``;
     returns {split: merged index}, plus the tokenizer and its vocabulary size (the model's
     ``vocab_size``), and in tokens mode ``<split>_tokens_dropped``. ``read`` yields one file's
     documents (dicts holding ``text_columns``); ``train_split`` is where BPE trains, and
     ``what`` names its files in errors."""
-    check_mode(mode, seq_len)
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch, shared_workers(options.workers):
         train_files = files.get(train_split, [])
-        local, tok = prepare_tokenizer(
-            tokenizer,
-            lambda: train_tokenizer_on(train_files, read, vocab_size, train_documents, what),
-            options,
-            scratch,
-            vocab_size,
-        )
-        columns = {"tokens": f"ndarray:{token_dtype(tok.vocab_size)}:{seq_len}"}
-        encode = partial(encode_tokens, read=read, tokenizer=local, seq_len=seq_len)
+        local, tok = text.prepare_tokenizer(options, scratch, train_files, read, what)
+        columns = text.token_columns(tok)
+        encode = partial(encode_tokens, read=read, tokenizer=local, seq_len=text.seq_len)
         for split, paths in files.items():
             if not paths:
                 continue
-            if mode == "text":
+            if text.mode == "text":
                 result[split] = convert_split(paths, read, text_columns, options, split)
                 continue
             packing = join_url(join_url(options.out, split), PACKING_DIR)
             tasks = [TokensFile(p, join_url(packing, os.path.basename(p) + ".json")) for p in paths]
             result[split] = convert_split(tasks, encode, columns, options, split)
             result[f"{split}_tokens_dropped"] = dropped_tokens(task.counts for task in tasks)
-    if mode == "tokens" or tokenizer != "byte":
-        result |= tokenizer_report(tokenizer, options, tok)
+    if text.reports_tokenizer:
+        result |= tokenizer_report(text.tokenizer, options, tok)
     return result

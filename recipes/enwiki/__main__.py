@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from recipes.common.convert import converter_main
-from recipes.common.text_convert import add_text_arguments, text_options
+from recipes.common.text_convert import TextOptions, add_text_arguments
 from recipes.enwiki.convert import convert
 
 
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         input_help="the folder holding part-00000-of-00500 ...",
         split_help=None,
         extra=add_text_arguments,
-        run=lambda args, options: convert(args.raw, options, **text_options(args)),
+        run=lambda args, options: convert(args.raw, options, TextOptions.from_args(args)),
     )
 
 

@@ -23,8 +23,7 @@ from typing import Any
 
 from recipes.common.convert import WriteOptions
 from recipes.common.text_convert import (
-    DEFAULT_SEQ_LEN,
-    DEFAULT_TRAIN_DOCUMENTS,
+    TextOptions,
     convert_corpus,
 )
 from streaming_lightning.errors import ConfigError
@@ -93,15 +92,7 @@ def read_documents(path: str) -> Iterator[dict[str, str]]:
         raise ConfigError(f"{path}: cannot read the file ({err}).") from None
 
 
-def convert(
-    raw: str,
-    options: WriteOptions,
-    mode: str = "text",
-    tokenizer: str = "byte",
-    seq_len: int = DEFAULT_SEQ_LEN,
-    vocab_size: int | None = None,
-    train_documents: int = DEFAULT_TRAIN_DOCUMENTS,
-) -> dict[str, Any]:
+def convert(raw: str, options: WriteOptions, text: TextOptions | None = None) -> dict[str, Any]:
     """Convert the train parts and eval.txt found in ``raw``; returns {split: merged index},
     plus the tokenizer and its vocabulary size in tokens mode or with a BPE."""
     return convert_corpus(
@@ -109,11 +100,7 @@ def convert(
         read_documents,
         TEXT_COLUMNS,
         options,
+        text or TextOptions(),
         train_split="train",
         what=f"part-NNNNN-of-NNNNN train files in {raw}",
-        mode=mode,
-        tokenizer=tokenizer,
-        seq_len=seq_len,
-        vocab_size=vocab_size,
-        train_documents=train_documents,
     )

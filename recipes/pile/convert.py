@@ -34,14 +34,10 @@ import zstandard
 from recipes.common.convert import WriteOptions, convert_grouped_split, shared_workers
 from recipes.common.sidecar import put_bytes
 from recipes.common.text_convert import (
-    DEFAULT_SEQ_LEN,
-    DEFAULT_TRAIN_DOCUMENTS,
     Packer,
-    check_mode,
-    prepare_tokenizer,
+    TextOptions,
     tokenized,
     tokenizer_report,
-    train_tokenizer_on,
 )
 from recipes.common.tokenizer import load, token_dtype
 from recipes.pile.subsets import slug
@@ -209,37 +205,23 @@ def _subset_names(stats: list[dict[str, Any]], root: str) -> dict[str, str]:
     return names
 
 
-def convert(
-    raw: str,
-    options: WriteOptions,
-    mode: str = "text",
-    tokenizer: str = "byte",
-    seq_len: int = DEFAULT_SEQ_LEN,
-    vocab_size: int | None = None,
-    train_documents: int = DEFAULT_TRAIN_DOCUMENTS,
-) -> dict[str, Any]:
+def convert(raw: str, options: WriteOptions, text: TextOptions | None = None) -> dict[str, Any]:
     """Convert every split found in ``raw``; returns {split: merged index}, each split's
     {subset: samples} as ``<split>_subsets``, and in tokens mode (or with a BPE) the tokenizer,
     its vocabulary size and ``<split>_tokens_dropped``."""
-    check_mode(mode, seq_len)
+    text = text or TextOptions()
     files = find_files(raw)
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch, shared_workers(options.workers):
-        local, tok = prepare_tokenizer(
-            tokenizer,
-            lambda: train_tokenizer_on(
-                files["train"], read_records, vocab_size, train_documents, f"train files in {raw}"
-            ),
-            options,
-            scratch,
-            vocab_size,
+        local, tok = text.prepare_tokenizer(
+            options, scratch, files["train"], read_records, f"train files in {raw}"
         )
-        if mode == "text":
+        if text.mode == "text":
             encode: Any = encode_text
             columns = TEXT_COLUMNS
         else:
-            encode = partial(encode_tokens, tokenizer=local, seq_len=seq_len)
-            columns = {"tokens": f"ndarray:{token_dtype(tok.vocab_size)}:{seq_len}"}
+            encode = partial(encode_tokens, tokenizer=local, seq_len=text.seq_len)
+            columns = text.token_columns(tok)
         for split, paths in files.items():
             if not paths:
                 continue
@@ -253,10 +235,10 @@ def convert(
             put_bytes(join_url(root, SUBSETS_BASENAME), json.dumps(listing, indent=1).encode())
             result[split] = done["index"]
             result[f"{split}_subsets"] = {names[g]: n for g, n in done["groups"].items()}
-            if mode == "tokens":
+            if text.mode == "tokens":
                 result[f"{split}_tokens_dropped"] = sum(
                     int(part.get("dropped_tokens", 0)) for part in done["stats"]
                 )
-    if mode == "tokens" or tokenizer != "byte":
-        result |= tokenizer_report(tokenizer, options, tok)
+    if text.reports_tokenizer:
+        result |= tokenizer_report(text.tokenizer, options, tok)
     return result

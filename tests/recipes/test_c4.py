@@ -20,7 +20,7 @@ from recipes.c4.fixtures import write_file, write_raw
 from recipes.c4.task import TASK
 from recipes.common.convert import WriteOptions
 from recipes.common.gpt import ModelConfig
-from recipes.common.text_convert import Packer
+from recipes.common.text_convert import Packer, TextOptions
 from recipes.common.tokenizer import ByteTokenizer, load, token_dtype
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
@@ -66,7 +66,9 @@ def test_tokens_mode_packs_each_files_documents_and_eos(
 ) -> None:
     mds = tmp_path / "mds"
     vocab = 400 if tokenizer == "bpe" else None
-    out = convert(raw, _options(mds), "tokens", tokenizer, SEQ_LEN, vocab, train_documents=100)
+    out = convert(
+        raw, _options(mds), TextOptions("tokens", tokenizer, SEQ_LEN, vocab, train_documents=100)
+    )
     tok = load(str(mds / "tokenizer.json") if tokenizer == "bpe" else "byte")
     assert out["vocab_size"] == tok.vocab_size and tok.vocab_size <= 400
     for split, files in find_files(raw).items():
@@ -101,7 +103,7 @@ def test_packer_and_token_dtype() -> None:
 
 def test_text_dataset_tokenises_truncates_and_pads(raw: str, tmp_path: Path) -> None:
     mds = tmp_path / "mds"
-    convert(raw, _options(mds), tokenizer="bpe", vocab_size=300, train_documents=50)
+    convert(raw, _options(mds), TextOptions(tokenizer="bpe", vocab_size=300, train_documents=50))
     texts = [doc["text"] for doc in _documents(find_files(raw)["train"][0])]
     byte = StreamingC4(local=str(mds), split="train", seq_len=SEQ_LEN)
     bpe = StreamingC4(
@@ -123,7 +125,7 @@ def test_text_dataset_tokenises_truncates_and_pads(raw: str, tmp_path: Path) -> 
 
 def test_parallel_cli_conversion_equals_serial_and_resumes(raw: str, tmp_path: Path) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    convert(raw, _options(serial), "tokens", seq_len=SEQ_LEN)
+    convert(raw, _options(serial), TextOptions("tokens", seq_len=SEQ_LEN))
     # The converter's workers are spawned processes: run it as users do, from the CLI.
     cmd = [sys.executable, "-m", "recipes.c4", "convert", "--in", raw, "--out", str(parallel)]
     cmd += ["--mode", "tokens", "--seq-len", str(SEQ_LEN), "--no-progress"]
@@ -218,7 +220,7 @@ def test_model_is_causal_and_loss_is_next_token_cross_entropy() -> None:
 
 
 def test_train_py_trains_checkpoints_and_resumes(raw: str, tmp_path: Path) -> None:
-    convert(raw, _options(tmp_path / "mds", compression="zstd"), "tokens", seq_len=32)
+    convert(raw, _options(tmp_path / "mds", compression="zstd"), TextOptions("tokens", seq_len=32))
     model = ["model.seq_len=32", "model.d_model=32", "model.n_layers=1"]
     args = [*train_args(tmp_path / "mds", tmp_path, batch_size=8), *model]
     check_trains_and_resumes("yamls/c4.yaml", args, tmp_path)

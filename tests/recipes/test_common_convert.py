@@ -19,6 +19,8 @@ from recipes.common.convert import (
     convert_split,
     shared_workers,
 )
+from recipes.common.text_convert import TextOptions
+from recipes.common.tokenizer import ByteTokenizer
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
 
@@ -110,3 +112,27 @@ def test_converters_and_their_workers_never_import_torch() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "StreamingCOCO"  # still importable from the package, on first use
+
+
+def test_text_options_refuse_an_unknown_mode_or_a_sequence_too_short_to_learn_from() -> None:
+    with pytest.raises(ConfigError, match="--mode must be one of"):
+        TextOptions(mode="words")
+    with pytest.raises(ConfigError, match="--seq-len must be >= 2"):
+        TextOptions(mode="tokens", seq_len=1)
+    assert not TextOptions().reports_tokenizer  # text with bytes: nothing written beside it
+    assert TextOptions(mode="tokens").reports_tokenizer
+    assert TextOptions(tokenizer="bpe").reports_tokenizer
+    assert TextOptions().token_columns(ByteTokenizer()) == {"tokens": "ndarray:uint16:2048"}
+
+
+def test_every_language_recipe_cli_refuses_a_bad_seq_len_before_reading(tmp_path: Path) -> None:
+    flags = ["--in", str(tmp_path), "--out", str(tmp_path / "out"), "--mode", "tokens"]
+    for recipe in ("c4", "enwiki", "pile"):
+        proc = subprocess.run(
+            [sys.executable, "-m", f"recipes.{recipe}", "convert", *flags, "--seq-len", "1"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode != 0 and "--seq-len must be >= 2" in proc.stderr, recipe
+        assert not (tmp_path / "out").exists(), recipe

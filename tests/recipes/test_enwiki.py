@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from recipes.common.convert import WriteOptions
+from recipes.common.text_convert import TextOptions
 from recipes.common.tokenizer import ByteTokenizer
 from recipes.enwiki import StreamingEnWiki
 from recipes.enwiki.__main__ import main as enwiki_main
@@ -64,7 +65,7 @@ def test_tokens_mode_packs_each_file_and_cli_parallel_equals_serial(
     raw: str, tmp_path: Path
 ) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    out = convert(raw, _options(serial), "tokens", seq_len=SEQ_LEN)
+    out = convert(raw, _options(serial), TextOptions("tokens", seq_len=SEQ_LEN))
     tok = ByteTokenizer()
     for split, paths in find_files(raw).items():
         rows, start, dropped = _rows(serial, split), 0, 0
@@ -120,7 +121,7 @@ def test_bad_text_is_named_with_its_line(tmp_path: Path) -> None:
 
 def test_dataset_reads_both_modes_and_refuses_other_data(raw: str, tmp_path: Path) -> None:
     convert(raw, _options(tmp_path / "text"))
-    convert(raw, _options(tmp_path / "tokens"), "tokens", seq_len=SEQ_LEN)
+    convert(raw, _options(tmp_path / "tokens"), TextOptions("tokens", seq_len=SEQ_LEN))
     text = StreamingEnWiki(local=str(tmp_path / "text"), split="val", seq_len=32)
     first = _lines(find_files(raw)["val"][0])[0]
     expected = ByteTokenizer().encode(first)[:32]
@@ -138,7 +139,7 @@ def test_dataset_reads_both_modes_and_refuses_other_data(raw: str, tmp_path: Pat
 
 def test_train_py_trains_checkpoints_and_resumes(raw: str, tmp_path: Path) -> None:
     mds = tmp_path / "mds"
-    convert(raw, _options(mds), "tokens", seq_len=32)
+    convert(raw, _options(mds), TextOptions("tokens", seq_len=32))
     args = train_args(mds, tmp_path, batch_size=4)
     args += ["model.seq_len=32", "model.d_model=32", "trainer.max_epochs=3"]
     check_trains_and_resumes("yamls/enwiki.yaml", args, tmp_path)

@@ -16,6 +16,7 @@ import pytest
 import zstandard
 
 from recipes.common.convert import WriteOptions
+from recipes.common.text_convert import TextOptions
 from recipes.common.tokenizer import ByteTokenizer
 from recipes.pile import StreamingPile
 from recipes.pile.__main__ import main as pile_main
@@ -94,7 +95,7 @@ def test_tokens_are_packed_per_file_and_subset_and_cli_parallel_equals_serial(
     raw: str, tmp_path: Path
 ) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    out = convert(raw, _options(serial), "tokens", seq_len=SEQ_LEN)
+    out = convert(raw, _options(serial), TextOptions("tokens", seq_len=SEQ_LEN))
     tok = ByteTokenizer()
     dropped = 0
     for name in FIXTURE_SUBSETS:
@@ -178,7 +179,7 @@ def test_corrupt_files_are_named_with_the_line(
 
 def test_mixture_streams_subsets_in_proportion(raw: str, tmp_path: Path) -> None:
     mds = tmp_path / "mds"
-    convert(raw, _options(mds), "tokens", seq_len=SEQ_LEN)
+    convert(raw, _options(mds), TextOptions("tokens", seq_len=SEQ_LEN))
     sizes = {n: StreamingDataset(local=str(mds / "train" / slug(n))).size for n in FIXTURE_SUBSETS}
     mixture = StreamingPile(
         local=str(mds), split="train", subsets={"Pile-CC": 0.5, "arxiv": 0.5}, shuffle=False
@@ -203,7 +204,7 @@ def test_mixture_streams_subsets_in_proportion(raw: str, tmp_path: Path) -> None
 
 def test_train_py_trains_a_mixture_checkpoints_and_resumes(raw: str, tmp_path: Path) -> None:
     mds = tmp_path / "mds"
-    convert(raw, _options(mds), "tokens", seq_len=32)
+    convert(raw, _options(mds), TextOptions("tokens", seq_len=32))
     args = train_args(mds, tmp_path, batch_size=4)
     args += ["model.seq_len=32", "model.d_model=32", "trainer.max_epochs=3"]
     args += ["data.options.subsets={Pile-CC: 0.6, Github: 0.4}"]

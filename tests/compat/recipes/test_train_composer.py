@@ -12,6 +12,7 @@ import torch
 from recipes.cifar10.convert import convert
 from recipes.cifar10.fixtures import write_raw
 from recipes.common.convert import WriteOptions
+from recipes.common.text_convert import TextOptions
 from tests.conftest import require_peer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -73,7 +74,8 @@ def test_composer_counts_tokens_for_c4(tmp_path: Path) -> None:
     from recipes.c4.fixtures import write_raw as write_c4
 
     raw = write_c4(str(tmp_path / "raw"), files=2, docs_per_file=40)
-    convert_c4(raw, WriteOptions(out=str(tmp_path / "mds"), progress=False), "tokens", seq_len=32)
+    mds = WriteOptions(out=str(tmp_path / "mds"), progress=False)
+    convert_c4(raw, mds, TextOptions("tokens", seq_len=32))
     args = [
         f"data.remote={tmp_path / 'mds'}",
         f"data.local={tmp_path / 'cache'}",
