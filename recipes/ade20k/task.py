@@ -94,4 +94,5 @@ TASK = Task(
     model_config=ModelConfig,
     build_model=build_model,
     loss=segmentation_loss,
+    metric_names=("pixel_accuracy", "mean_iou"),
 )

@@ -31,4 +31,5 @@ TASK = Task(
     model_config=ModelConfig,
     build_model=build_model,
     loss=classification_loss,
+    metric_names=("accuracy",),
 )

@@ -98,5 +98,6 @@ TASK = Task(
     model_config=ModelConfig,
     build_model=build_model,
     loss=detection_loss,
+    metric_names=("objectness_accuracy", "class_accuracy", "box_l1"),
     collate=collate_detection,
 )

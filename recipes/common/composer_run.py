@@ -16,13 +16,14 @@ from omegaconf import DictConfig
 
 from recipes.common.config import dataset_kwargs
 from recipes.common.optim import build_optimizer
-from recipes.common.task import Task, first_dimension
+from recipes.common.task import Task, first_dimension, step
 from streaming_lightning.extras import require_extra
 
 require_extra("composer", "composer", "trainer.kind=composer")
 
 from composer import Trainer  # noqa: E402
 from composer.models import ComposerModel  # noqa: E402
+from torchmetrics import MeanMetric, Metric  # noqa: E402
 
 from streaming_lightning.integrations.composer import (  # noqa: E402
     StreamingMonitor,
@@ -30,9 +31,21 @@ from streaming_lightning.integrations.composer import (  # noqa: E402
 )
 
 
+class RecipeMean(MeanMetric):  # type: ignore[misc]
+    """The evaluation mean of one of a recipe's per-batch values (``loss`` or a name of its
+    ``metric_names``), weighted by the batch's samples: the whole split's figure, whatever the
+    batch size of the last batch."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.recipe_name = name  # survives the deepcopy Composer makes of every metric
+
+
 class RecipeModel(ComposerModel):  # type: ignore[misc]
     """A recipe's model and loss as a ComposerModel (the loss is computed in ``forward``:
-    recipes define loss over the batch, not over separate outputs)."""
+    recipes define loss over the batch, not over separate outputs). Evaluation logs the loss
+    and each of the recipe's metrics as ``metrics/eval/<name>``, as Lightning logs
+    ``eval/<name>``."""
 
     def __init__(self, task: Task, config: DictConfig) -> None:
         super().__init__()
@@ -40,10 +53,26 @@ class RecipeModel(ComposerModel):  # type: ignore[misc]
         self.model = task.build_model(config.model)
 
     def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.task.loss(self.model, batch)  # type: ignore[no-any-return]
+        return step(self.task, self.model, batch)
 
     def loss(self, outputs: Any, batch: Any) -> torch.Tensor:
         return outputs[0]  # type: ignore[no-any-return]
+
+    def eval_forward(self, batch: Any, outputs: Any | None = None) -> Any:
+        return outputs if outputs is not None else self(batch)
+
+    def get_metrics(self, is_train: bool = False) -> dict[str, Metric]:
+        if is_train:
+            return {}  # training logs its loss each batch; metrics cost only at evaluation
+        return {name: RecipeMean(name) for name in ("loss", *self.task.metric_names)}
+
+    def update_metric(self, batch: Any, outputs: Any, metric: Metric) -> None:
+        loss, metrics = outputs
+        name = getattr(metric, "recipe_name", None)
+        value = loss if name == "loss" else metrics.get(name)
+        if value is not None:  # absent from this batch (COCO's box metrics without boxes)
+            samples = (self.task.batch_samples or first_dimension)(batch)
+            metric.update(value.detach().float(), weight=samples)
 
 
 def _loader_kwargs(task: Task) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from recipes.common.config import dataset_kwargs
 from recipes.common.optim import build_optimizer
-from recipes.common.task import Task
+from recipes.common.task import Task, step
 from streaming_lightning.integrations.lightning import AtomicCheckpointIO, StreamingDataModule
 
 LAST = "last.ckpt"
@@ -45,14 +45,14 @@ class RecipeModule(pl.LightningModule):
         return self.model(*args)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss, metrics = self.task.loss(self.model, batch)
+        loss, metrics = step(self.task, self.model, batch)
         self.log("train/loss", loss, prog_bar=True)
         for name, value in metrics.items():
             self.log(f"train/{name}", value)
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        loss, metrics = self.task.loss(self.model, batch)
+        loss, metrics = step(self.task, self.model, batch)
         self.log("eval/loss", loss, prog_bar=True, sync_dist=True)
         for name, value in metrics.items():
             self.log(f"eval/{name}", value, sync_dist=True)

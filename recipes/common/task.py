@@ -32,6 +32,9 @@ class Task:
     build_model: Callable[[Any], nn.Module]
     #: (model, batch) → (loss, {metric name: value}) for one device batch.
     loss: Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+    #: Every name ``loss`` may report (a batch may leave some out: COCO's box metrics in a
+    #: batch without boxes). Composer wants its evaluation metrics before the first batch.
+    metric_names: tuple[str, ...] = ()
     #: Samples in a device batch (Composer counts them); default: the first tensor's rows.
     batch_samples: Callable[[Any], int] | None = None
     #: Dataset column Composer counts tokens of (language recipes), or None.
@@ -53,6 +56,19 @@ def load_task(name: str) -> Task:
     task = module.TASK
     assert isinstance(task, Task)
     return task
+
+
+def step(task: Task, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``task.loss`` on one batch, refusing a metric its ``metric_names`` does not list (an
+    undeclared name would be logged by Lightning but silently missing under Composer)."""
+    loss, metrics = task.loss(model, batch)
+    unknown = metrics.keys() - set(task.metric_names)
+    if unknown:
+        raise ConfigError(
+            f"Recipe {task.name!r} reported the metrics {sorted(unknown)}, which its Task's "
+            f"metric_names {task.metric_names} does not list: add them there."
+        )
+    return loss, metrics
 
 
 def first_dimension(batch: Any) -> int:

@@ -13,5 +13,6 @@ TASK = Task(
     model_config=ModelConfig,
     build_model=build_model,
     loss=causal_lm_loss,
+    metric_names=("perplexity",),
     token_column="input_ids",
 )

@@ -51,4 +51,5 @@ TASK = Task(
     model_config=ModelConfig,
     build_model=build_model,
     loss=loss,
+    metric_names=("accuracy",),
 )

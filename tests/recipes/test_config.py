@@ -71,3 +71,21 @@ def test_every_shipped_yaml_passes_the_schema(path: Path) -> None:
     assert task.name == config.recipe
     if "multinode" in path.name:
         assert config.trainer.num_nodes > 1 and config.data.num_canonical_nodes is not None
+
+
+def test_a_recipe_step_refuses_a_metric_its_task_does_not_declare() -> None:
+    """Composer evaluates only the metrics a Task declares, so an undeclared one would vanish
+    from Composer runs while Lightning logs it: refuse it under both."""
+    from dataclasses import replace
+
+    import torch
+
+    from recipes.common.task import load_task, step
+
+    task = load_task("cifar10")
+    model = task.build_model(task.model_config())
+    batch = (torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long))
+    loss, metrics = step(task, model, batch)
+    assert set(metrics) == set(task.metric_names) == {"accuracy"} and loss.ndim == 0
+    with pytest.raises(ConfigError, match=r"reported the metrics \['accuracy'\]"):
+        step(replace(task, metric_names=()), model, batch)

@@ -3,10 +3,12 @@ checkpoints, and a rerun of the same command autoresumes from the last checkpoin
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from recipes.cifar10.convert import convert
@@ -128,3 +130,55 @@ def test_composer_trains_coco_with_the_recipes_collate(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     timestamp = _timestamp(tmp_path / "ckpt" / "coco-composer" / "latest-rank0.pt")
     assert timestamp["batch"] == 2 and timestamp["sample"] == 8
+
+
+def test_composer_evaluates_the_recipes_loss_and_metrics(tmp_path: Path) -> None:
+    """With ``data.eval_split`` set, Composer logs the eval loss and the recipe's metrics
+    (Composer evaluates only metrics the model declares, so without them it ran the eval
+    forward passes and logged nothing)."""
+    require_peer("composer")
+    raw = write_raw(str(tmp_path / "raw"), per_batch=16, test=32)  # 80 train, 32 test samples
+    convert(raw, WriteOptions(out=str(tmp_path / "mds"), progress=False))
+    args = [
+        f"data.remote={tmp_path / 'mds'}",
+        f"data.local={tmp_path / 'cache'}",
+        "data.batch_size=16",
+        "data.num_workers=1",
+        "data.eval_split=test",
+        f"checkpoint.dir={tmp_path / 'ckpt'}",
+        "trainer.progress_bar=false",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        "model.width=8",
+        "run_name=composer-eval",
+    ]
+    done = _train(args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    logged = done.stdout + done.stderr
+    values = {}
+    for name in ("loss", "accuracy"):
+        found = re.findall(rf"metrics/eval/{name}: ([0-9.e+-]+)", logged)
+        assert found, (name, logged[-3000:])
+        values[name] = float(found[-1])
+    assert values["loss"] > 0 and 0 <= values["accuracy"] <= 1
+    # Over the 32 test samples, each counted once: a whole number of them is right.
+    assert abs(values["accuracy"] * 32 - round(values["accuracy"] * 32)) < 1e-3, values
+    assert len(re.findall(r"metrics/eval/accuracy", logged)) == 1  # one evaluation: 1 epoch
+
+
+def test_composer_eval_metrics_weigh_each_batch_by_its_samples() -> None:
+    require_peer("composer")
+    from recipes.common.composer_run import RecipeModel
+    from recipes.common.config import load_config
+
+    config, task = load_config(str(ROOT / "yamls" / "cifar10.yaml"), ["data.remote=/data"])
+    model = RecipeModel(task, config)
+    metrics = model.get_metrics(is_train=False)
+    assert set(metrics) == {"loss", "accuracy"} and model.get_metrics(is_train=True) == {}
+    for rows, accuracy in ((16, 1.0), (4, 0.0)):
+        batch = (torch.zeros(rows, 3, 32, 32), torch.zeros(rows, dtype=torch.long))
+        outputs = (torch.tensor(2.0), {"accuracy": torch.tensor(accuracy)})
+        for metric in metrics.values():
+            model.update_metric(batch, outputs, metric)
+    assert float(metrics["accuracy"].compute()) == pytest.approx(16 / 20)  # not (1 + 0) / 2
+    assert float(metrics["loss"].compute()) == 2.0
