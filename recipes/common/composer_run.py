@@ -97,8 +97,9 @@ def train(config: DictConfig, task: Task) -> Trainer:
     )
     eval_spec = None
     if data.eval_split:
+        # Each evaluation sample once (no repeats to fill whole batches), as Lightning's.
         eval_dataset = task.dataset_class(
-            **dataset_kwargs(config, data.eval_split) | {"shuffle": False}
+            **dataset_kwargs(config, data.eval_split) | {"shuffle": False, "whole_batches": False}
         )
         eval_spec = build_dataspec(
             eval_dataset,

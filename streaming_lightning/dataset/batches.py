@@ -187,14 +187,14 @@ class BatchesView(IterableDataset):  # type: ignore[type-arg]
                 packed = self._collate(batch, shared)
                 batch = []  # let the samples go before the consumer holds the packed batch
                 yield packed
-        if batch:  # only an unpadded tail (every rank's share is whole batches)
+        if batch:  # the rank's last batch, short only with whole_batches=False
             yield self._collate(batch, shared)
 
     def _collate(self, samples: list[Any], shared: bool) -> Any:
         return _pack(samples, shared) if self.collate is None else self.collate(samples)
 
     def __len__(self) -> int:
-        """Batches per rank and epoch (each rank's sample count is whole batches)."""
+        """Batches per rank and epoch (the last one short with ``whole_batches=False``)."""
         assert self.dataset.batch_size
         return -(-len(self.dataset) // self.dataset.batch_size)
 

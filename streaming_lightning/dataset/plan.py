@@ -78,12 +78,18 @@ class Dealing(ABC):
         return positions[(positions >= start) & (positions < stop)]
 
     def worker_batches(
-        self, rank: int, world_size: int, worker: int, num_workers: int, start: int
+        self,
+        rank: int,
+        world_size: int,
+        worker: int,
+        num_workers: int,
+        start: int,
+        batch: int | None = None,
     ) -> list[NDArray[np.int64]]:
         """The device batches (global positions) worker ``worker`` of ``rank`` produces after
         ``start`` samples of the epoch were consumed. Workers take the rank's batches
         round-robin, which is the order a DataLoader collects them in."""
-        return list(self.worker_chunks(rank, world_size, worker, num_workers, start, 1))
+        return list(self.worker_chunks(rank, world_size, worker, num_workers, start, 1, batch))
 
     def worker_chunks(
         self,
@@ -93,32 +99,36 @@ class Dealing(ABC):
         num_workers: int,
         start: int,
         batches_per_chunk: int,
+        batch: int | None = None,
     ) -> Iterator[NDArray[np.int64]]:
         """Lazily, the positions of this worker's batches, ``batches_per_chunk`` at a time.
 
-        The rank's remaining positions are cut into device batches from ``start`` on (a resume
-        inside a step makes every batch straddle two steps by the same offset); batch ``b``
-        belongs to worker ``b % num_workers``. Nothing is materialised for the whole epoch.
+        The rank's remaining positions are cut into device batches of ``batch`` positions
+        (default: its share of a step, ``global_batch / world_size``) from ``start`` on (a
+        resume inside a step makes every batch straddle two steps by the same offset); batch
+        ``b`` belongs to worker ``b % num_workers``, and only the rank's last batch may be
+        short. Nothing is materialised for the whole epoch.
         """
         g = self.global_batch
         if g % world_size:
             raise ConfigError(
                 f"The global batch size {g} is not divisible by the world size {world_size}."
             )
-        device = g // world_size
+        share = g // world_size
+        unit = share if batch is None else batch
         padded = self.padded_samples
         first_step = start // g
         # Positions of the first step already consumed within this rank's slice.
-        skipped = int(np.clip(start - first_step * g - rank * device, 0, device))
-        remaining = (padded // g - first_step) * device - skipped
-        total_batches = -(-remaining // device) if remaining > 0 else 0
+        skipped = int(np.clip(start - first_step * g - rank * share, 0, share))
+        remaining = (padded // g - first_step) * share - skipped
+        total_batches = -(-remaining // unit) if remaining > 0 else 0
         mine = np.arange(worker, total_batches, num_workers, dtype=np.int64)
         for i in range(0, len(mine), batches_per_chunk):
             batches = mine[i : i + batches_per_chunk]
-            j = (batches[:, None] * device + np.arange(device)).ravel()
+            j = (batches[:, None] * unit + np.arange(unit)).ravel()
             j = j[j < remaining]
             shifted = j + skipped
-            yield (first_step + shifted // device) * g + rank * device + shifted % device
+            yield (first_step + shifted // share) * g + rank * share + shifted % share
 
 
 @dataclass

@@ -83,13 +83,25 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         allow_unsafe_types: bool = False,
         replication: int | None = None,
         ranged_reads: bool = False,
+        whole_batches: bool = True,
     ) -> None:
-        """Arguments are mosaicml-streaming's, plus ``ranged_reads``: on a cold start, read
-        the samples the first batches need straight out of the remote shards by byte range
-        while the shards download (see :mod:`streaming_lightning.dataset.ranged`). Off by
-        default: it pays only where the store serves a range in about one round trip
-        whatever the object's size (S3, GCS, Azure, OCI do), and costs where it does not
-        (moto copies the whole object for each range)."""
+        """Arguments are mosaicml-streaming's, plus:
+
+        - ``ranged_reads``: on a cold start, read the samples the first batches need straight
+          out of the remote shards by byte range while the shards download (see
+          :mod:`streaming_lightning.dataset.ranged`). Off by default: it pays only where the
+          store serves a range in about one round trip whatever the object's size (S3, GCS,
+          Azure, OCI do), and costs where it does not (moto copies the whole object for each
+          range).
+        - ``whole_batches``: True (training, the default): the epoch is dealt in global
+          batches, every rank runs the same number of full device batches, and up to
+          ``global batch - 1`` samples repeat to fill the last one. False (evaluation, what
+          :class:`~streaming_lightning.integrations.lightning.StreamingDataModule` uses for
+          val/test/predict): samples are dealt one per rank at a time, as DistributedSampler
+          does, so one rank sees every sample exactly once and N ranks repeat at most N - 1
+          (every rank still gets as many batches), and each rank's last batch may be short —
+          a metric over the split counts each sample once.
+        """
         if streams is not None and (remote is not None or local is not None):
             raise ConfigError("Pass either streams= or remote=/local=, not both.")
         if sampling_method not in ("balanced", "fixed"):
@@ -109,6 +121,11 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         if batching_method not in BATCHING_METHODS:
             raise ConfigError(
                 f"batching_method must be one of {BATCHING_METHODS}, got {batching_method!r}."
+            )
+        if not whole_batches and batching_method != "random":
+            raise ConfigError(
+                f"batching_method={batching_method!r} builds whole batches from its streams; "
+                "use it with whole_batches=True (whole_batches=False is for evaluation)."
             )
         if replication is not None and (not isinstance(replication, int) or replication < 1):
             raise ConfigError(f"replication must be a positive integer, got {replication!r}.")
@@ -154,6 +171,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         self.replication = replication or 1
         self.allow_unsafe_types = allow_unsafe_types
         self.ranged_reads = bool(ranged_reads)
+        self.whole_batches = bool(whole_batches)
         self.predownload = predownload
         self.cache_limit = parse_bytes(cache_limit) if cache_limit is not None else None
         if self.cache_limit is not None:
@@ -218,7 +236,21 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
         return (64 if self.shuffle_algo == "py1s" else 1) * world.num_nodes
 
     def global_batch(self, world: World) -> int:
+        """Positions of one step of the epoch plan: the global batch, or with
+        ``whole_batches=False`` one sample per data-parallel rank."""
+        per_rank = (self.batch_size or 1) if self.whole_batches else 1
+        return per_rank * self._data_parallel(world)[1]
+
+    def batch_span(self, world: World) -> int:
+        """Epoch positions one device batch on every data-parallel rank consumes: what a
+        loop's count of batches converts to a position with (the global batch size)."""
         return (self.batch_size or 1) * self._data_parallel(world)[1]
+
+    def rank_batches(self, padded_samples: int, world: World) -> int:
+        """Device batches each rank runs in an epoch plan of ``padded_samples`` positions
+        (the same on every rank; only the last may be short, with ``whole_batches=False``)."""
+        per_rank = padded_samples // self._data_parallel(world)[1]
+        return -(-per_rank // (self.batch_size or 1))
 
     def _data_parallel(self, world: World) -> tuple[int, int]:
         """(data-parallel rank, data-parallel world): with ``replication=r``, each group of r
@@ -445,15 +477,16 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
 
     def _epoch_reader(self, main_reads: bool = False) -> tuple[EpochReader, int]:
         """Start this worker's share of the next epoch: (reader over its chunks, the device
-        batch size its chunks are whole multiples of)."""
+        batch size its chunks are whole multiples of — but for the rank's last batch, which
+        may be short with ``whole_batches=False``)."""
         world = detect_world()
         self._check_cache_fits(world, main_reads)
         epoch, _ = self._state.begin(world.worker)
         self.__dict__["_iterating_epoch"] = epoch
         plan, start = self._epoch_plan(epoch, world)
         dp_rank, dp_world = self._data_parallel(world)
-        device = plan.global_batch // dp_world
-        ahead = self.predownload if self.predownload is not None else 8 * (self.batch_size or 1)
+        device = self.batch_size or 1
+        ahead = self.predownload if self.predownload is not None else 8 * device
         positions = plan.worker_chunks(
             dp_rank,
             dp_world,
@@ -461,6 +494,7 @@ class StreamingDataset(IterableDataset):  # type: ignore[type-arg]
             world.num_workers,
             start,
             max(1, max(ahead, 256) // device),
+            batch=device,
         )
         chunks = (self.locate(plan.ids(chunk)) for chunk in positions)
         remote = any(stream.remote_root is not None for stream in self.streams)

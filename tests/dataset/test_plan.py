@@ -98,3 +98,23 @@ def test_worker_chunks_cover_the_rank_rest_in_order(start: int, workers: int) ->
             c for w in range(workers) for c in p.worker_chunks(rank, 3, w, workers, start, 5)
         ]
         assert sorted(np.concatenate(chunked).tolist()) == sorted(expected.tolist())
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("start", [0, 7 * 3])
+def test_batches_of_another_size_than_the_step_share(workers: int, start: int) -> None:
+    """whole_batches=False: the plan deals one position per rank a step, and the workers cut
+    the rank's positions into device batches of 5 — in the rank's order whatever the worker
+    count, every batch whole but the rank's last."""
+    p = plan(1, 3, sizes=(20, 20, 17))  # 57 samples over 3 ranks: 19 each, nothing repeated
+    assert p.padded_samples == 57
+    for rank in range(3):
+        expected = p.rank_positions(rank, 3, start)
+        batches = [p.worker_batches(rank, 3, w, workers, start, batch=5) for w in range(workers)]
+        assert np.array_equal(dataloader_order(batches), expected)
+        sizes = [len(b) for b in sorted((b for wb in batches for b in wb), key=lambda b: b[0])]
+        assert all(size == 5 for size in sizes[:-1]) and 0 < sizes[-1] <= 5
+        assert len(sizes) == -(-len(expected) // 5)
+    assert sorted(np.concatenate([p.ids(p.rank_positions(r, 3, 0)) for r in range(3)])) == list(
+        range(57)
+    )

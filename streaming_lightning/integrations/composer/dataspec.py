@@ -209,7 +209,7 @@ def build_dataspec(
         dataset = dataset_from_config(dataset, batch_size)
     loader = ComposerLoader(dataset, num_workers=num_workers, **dict(loader_kwargs or {}))
     assert dataset.batch_size
-    data_parallel = dataset.global_batch(detect_world()) // dataset.batch_size
+    data_parallel = dataset.batch_span(detect_world()) // dataset.batch_size
     dataspec_kwargs.setdefault("num_samples", len(dataset) * data_parallel)
     dataspec_kwargs.setdefault("get_num_samples_in_batch", CountSamples())
     if token_column is not None:

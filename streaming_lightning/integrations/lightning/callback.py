@@ -94,7 +94,7 @@ class StreamingResumeCallback(pl.Callback):
         world = detect_world()
         batches = int(trainer.fit_loop.epoch_loop.batch_progress.current.ready)
         epoch = self._dataset_epoch(trainer, index, dataset, batches)
-        state = positions.position(dataset, world, epoch, batches * dataset.global_batch(world))
+        state = positions.position(dataset, world, epoch, batches * dataset.batch_span(world))
         state["trainer_epoch"] = int(trainer.current_epoch)
         return state
 

@@ -48,14 +48,15 @@ class _Run:
 
     epoch: int
     start: int  # global samples of the epoch consumed before this iteration
-    global_batch: int
-    total: int  # global positions in the epoch (whole global batches)
+    batch_span: int  # global positions a device batch on every rank consumes
+    total: int  # global positions in the epoch
     batches: int = 0
     exhausted: bool = False
 
     @property
     def position(self) -> int:
-        return self.start + self.batches * self.global_batch
+        # A short last batch (whole_batches=False) ends the epoch, not beyond it.
+        return min(self.total, self.start + self.batches * self.batch_span)
 
 
 class _EpochSampler(_InfiniteConstantSampler):
@@ -181,7 +182,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
             epoch = int(self._pending["epoch"])
         else:
             epoch = self._next_epoch
-        return self._epoch_total(epoch, world) // self.streaming_dataset.global_batch(world)
+        return self.streaming_dataset.rank_batches(self._epoch_total(epoch, world), world)
 
     # ------------------------------------------------------------------ epochs and resume
 
@@ -253,7 +254,7 @@ class StreamingDataLoader(DataLoader):  # type: ignore[type-arg]
         dataset.load_state_dict(state)
         epoch, start = int(state["epoch"]), int(state["sample_in_epoch"])
         self._next_epoch = epoch + 1
-        self._run = _Run(epoch, start, dataset.global_batch(world), self._epoch_total(epoch, world))
+        self._run = _Run(epoch, start, dataset.batch_span(world), self._epoch_total(epoch, world))
         return self._run
 
     def _start_workers(self, world: World) -> Iterator[Any]:

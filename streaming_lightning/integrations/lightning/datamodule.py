@@ -61,11 +61,15 @@ def build_dataset(
 ) -> StreamingDataset:
     """A ``dataset_class`` (a StreamingDataset subclass, e.g. a recipe's) from a config (a
     ready dataset is returned as it is). A config's own ``batch_size`` overrides the module's
-    for that split."""
+    for that split. Splits other than ``train`` default to ``whole_batches=False``: a metric
+    over them counts each sample once, instead of the up to global-batch − 1 repeats that
+    keep training ranks in step."""
     if isinstance(config, StreamingDataset):
         return config
     kwargs = _as_dict(config, split)
     kwargs.setdefault("batch_size", batch_size)
+    if split != "train":
+        kwargs.setdefault("whole_batches", False)
     if kwargs.get("streams") is not None:
         kwargs["streams"] = [
             stream if isinstance(stream, Stream) else Stream(**_as_dict(stream, split))

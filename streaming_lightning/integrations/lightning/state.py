@@ -80,7 +80,7 @@ def check_applicable(state: dict[str, Any], dataset: StreamingDataset, world: Wo
     current = dataset.global_batch(world)
     if saved is not None and int(saved) != current:
         per_device = dataset.batch_size or 1
-        ranks = current // per_device
+        ranks = dataset.batch_span(world) // per_device
         plural = "rank" if ranks == 1 else "ranks"
         advice = (
             f"with {ranks} data-parallel {plural} use batch_size={int(saved) // ranks}"
