@@ -5,6 +5,7 @@ exports RANK/WORLD_SIZE."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,27 @@ def test_ddp_spawn(data: str, tmp_path: Path, order: list[list[list[int]]]) -> N
     }
     assert train(run) == 0
     assert global_batches(out, 2) == order[0][:6]
+
+
+@pytest.mark.slow
+def test_validation_on_two_ranks_counts_each_sample_once_but_one(data: str, tmp_path: Path) -> None:
+    """The val split (whole_batches=False, the DataModule's default for it): 203 samples over 2
+    ranks are 102 each — one sample repeated so both ranks run 26 batches, the last one short —
+    and the run ends (no rank waits at the epoch end for a batch the other never gets)."""
+    out = tmp_path / "val"
+    run = {
+        **two_ranks(data, out, "ddp", workers=1),
+        "max_epochs": 1,
+        "val": True,
+        "limit_val_batches": 1.0,
+        "every_n_steps": 0,
+    }
+    assert train(run) == 0
+    per_rank = []
+    for rank in range(2):
+        lines = (out / f"val_rank{rank}.jsonl").read_text().splitlines()
+        per_rank.append([json.loads(line)["ids"] for line in lines])
+    assert [len(batches) for batches in per_rank] == [26, 26]
+    assert [len(b) for batches in per_rank for b in batches[-1:]] == [2, 2]
+    ids = [i for batches in per_rank for b in batches for i in b]
+    assert len(ids) == 204 and set(ids) == set(range(203))

@@ -9,7 +9,8 @@ Config keys (all optional but ``data``, ``out``):
   mode: "datamodule" (StreamingDataModule), "loader" (StreamingDataLoader returned by the
         LightningModule), "plain" (torch DataLoader + StreamingResumeCallback);
   batch, workers, context (DataLoader multiprocessing_context), devices, strategy, max_epochs,
-  max_steps, limit_train_batches, accumulate, val (a val split), val_check_interval,
+  max_steps, limit_train_batches, accumulate, val (a val split; each rank appends the ids of
+  its validation batches to ``val_rank{R}.jsonl``), limit_val_batches, val_check_interval,
   every_n_steps / every_n_epochs (ModelCheckpoint), kill_at_steps / kill_at_epoch_end (every
   rank SIGKILLs itself right after the checkpoint of that global step / epoch end is written),
   resume (ckpt_path: "last" or a path), estimated (configure_optimizers reads
@@ -73,6 +74,10 @@ class Tiny(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         x, y = features(batch["id"])
         self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y), sync_dist=True)
+        path = Path(self.config["out"]) / f"val_rank{self.global_rank}.jsonl"
+        with open(path, "a") as file:
+            file.write(json.dumps({"epoch": self.current_epoch, "ids": batch["id"].tolist()}))
+            file.write("\n")
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
