@@ -1,10 +1,11 @@
 """ADE20K for ``train.py``: StreamingADE20K batches into a small FCN, per-pixel cross-entropy.
 
 Pixels labelled :data:`IGNORE_INDEX` (ADE20K's "other", and crop padding) count in neither the
-loss nor the metrics. The metrics are per batch: pixel accuracy, and mean IoU over the classes
-present in the batch's targets or predictions (the epoch's logged value is the mean of the
-batches', an estimate of the dataset's mIoU, which accumulates intersections and unions over
-the whole split).
+loss nor the metrics. The metrics are those of the whole split, as mmsegmentation computes
+them: pixel accuracy (correct over labelled pixels), and mean IoU over the classes present in
+the split's targets or predictions, from intersections and unions summed over every batch and
+rank (:class:`~recipes.common.metrics.Summed`) — not the mean of per-batch mIoUs, which
+depends on the batch size. Training logs each batch's own values.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from recipes.ade20k.convert import NUM_CLASSES
 from recipes.ade20k.dataset import StreamingADE20K
 from recipes.ade20k.model import SegmentationFCN
 from recipes.ade20k.transforms import IGNORE_INDEX
+from recipes.common.metrics import MetricValue, Summed, ratio
 from recipes.common.task import Task
 from streaming_lightning.errors import ConfigError
 
@@ -48,31 +50,38 @@ def build_model(config: Any) -> nn.Module:
     )
 
 
+def mean_iou(sums: torch.Tensor) -> torch.Tensor:
+    """mIoU from summed (intersections, unions) per class (2 × C): the mean over the classes
+    that occur in the targets or the predictions (0 when none does)."""
+    intersection, union = sums[0], sums[1]
+    present = union > 0
+    if not bool(present.any()):
+        return sums.new_zeros(())
+    return (intersection[present] / union[present]).mean()
+
+
 def segmentation_metrics(
     scores: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
-) -> dict[str, torch.Tensor]:
+) -> dict[str, MetricValue]:
     """Pixel accuracy and mean IoU of N × C × H × W ``scores`` against N × H × W ``target``,
-    over labelled pixels; the mean is over classes in the target or the prediction (0 when no
-    pixel is labelled)."""
+    over labelled pixels, as sums a split adds up: (correct, labelled) pixels and per-class
+    (intersections, unions)."""
     labelled = target != ignore_index
     predicted = scores.argmax(dim=1)[labelled]
     truth = target[labelled]
     classes = scores.shape[1]
-    if truth.numel() == 0:
-        zero = scores.new_zeros(())
-        return {"pixel_accuracy": zero, "mean_iou": zero}
     pairs = torch.bincount(truth * classes + predicted, minlength=classes * classes)
     confusion = pairs.reshape(classes, classes).to(scores.dtype)  # [true, predicted]
     intersection = confusion.diagonal()
     union = confusion.sum(dim=0) + confusion.sum(dim=1) - intersection
-    present = union > 0
+    counted = scores.new_tensor([float(truth.numel())])
     return {
-        "pixel_accuracy": intersection.sum() / truth.numel(),
-        "mean_iou": (intersection[present] / union[present]).mean(),
+        "pixel_accuracy": Summed(torch.cat([intersection.sum().reshape(1), counted]), ratio),
+        "mean_iou": Summed(torch.stack([intersection, union]), mean_iou),
     }
 
 
-def segmentation_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def segmentation_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, MetricValue]]:
     """Per-pixel cross-entropy of ``model(images)`` against an (images, targets) batch,
     skipping IGNORE_INDEX pixels."""
     images, target = batch

@@ -9,12 +9,14 @@ Multi-GPU runs use Composer's launcher (``composer -n 8 train.py ...``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 
 from recipes.common.config import dataset_kwargs
+from recipes.common.metrics import MetricValue, RecipeMetric
 from recipes.common.optim import build_optimizer
 from recipes.common.task import Task, first_dimension, step
 from streaming_lightning.extras import require_extra
@@ -23,22 +25,12 @@ require_extra("composer", "composer", "trainer.kind=composer")
 
 from composer import Trainer  # noqa: E402
 from composer.models import ComposerModel  # noqa: E402
-from torchmetrics import MeanMetric, Metric  # noqa: E402
+from torchmetrics import Metric  # noqa: E402
 
 from streaming_lightning.integrations.composer import (  # noqa: E402
     StreamingMonitor,
     build_dataspec,
 )
-
-
-class RecipeMean(MeanMetric):  # type: ignore[misc]
-    """The evaluation mean of one of a recipe's per-batch values (``loss`` or a name of its
-    ``metric_names``), weighted by the batch's samples: the whole split's figure, whatever the
-    batch size of the last batch."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.recipe_name = name  # survives the deepcopy Composer makes of every metric
 
 
 class RecipeModel(ComposerModel):  # type: ignore[misc]
@@ -52,7 +44,7 @@ class RecipeModel(ComposerModel):  # type: ignore[misc]
         self.task = task
         self.model = task.build_model(config.model)
 
-    def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, batch: Any) -> tuple[torch.Tensor, Mapping[str, MetricValue]]:
         return step(self.task, self.model, batch)
 
     def loss(self, outputs: Any, batch: Any) -> torch.Tensor:
@@ -64,7 +56,7 @@ class RecipeModel(ComposerModel):  # type: ignore[misc]
     def get_metrics(self, is_train: bool = False) -> dict[str, Metric]:
         if is_train:
             return {}  # training logs its loss each batch; metrics cost only at evaluation
-        return {name: RecipeMean(name) for name in ("loss", *self.task.metric_names)}
+        return {name: RecipeMetric(name) for name in ("loss", *self.task.metric_names)}
 
     def update_metric(self, batch: Any, outputs: Any, metric: Metric) -> None:
         loss, metrics = outputs
@@ -72,7 +64,7 @@ class RecipeModel(ComposerModel):  # type: ignore[misc]
         value = loss if name == "loss" else metrics.get(name)
         if value is not None:  # absent from this batch (COCO's box metrics without boxes)
             samples = (self.task.batch_samples or first_dimension)(batch)
-            metric.update(value.detach().float(), weight=samples)
+            metric.update(value, samples)
 
 
 def _loader_kwargs(task: Task) -> dict[str, Any]:

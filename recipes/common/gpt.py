@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from recipes.common.metrics import MetricValue, Summed
 from streaming_lightning.errors import ConfigError
 
 
@@ -138,9 +139,16 @@ def build_model(config: Any) -> nn.Module:
     )
 
 
-def causal_lm_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def exp_mean(sums: torch.Tensor) -> torch.Tensor:
+    """Perplexity from (summed token losses, tokens)."""
+    return torch.exp(sums[0] / sums[1]) if float(sums[1]) > 0 else sums.new_ones(())
+
+
+def causal_lm_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, MetricValue]]:
     """Mean cross-entropy of predicting token t+1 from tokens 0..t, over the positions whose
-    target is real text (``loss_mask``, present for padded text-mode samples)."""
+    target is real text (``loss_mask``, present for padded text-mode samples). Perplexity is
+    the exponential of the mean token loss over all the tokens of a split, not the mean of its
+    batches' perplexities."""
     input_ids = batch["input_ids"]
     logits = model(input_ids[:, :-1])
     targets = input_ids[:, 1:]
@@ -148,4 +156,6 @@ def causal_lm_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str
     if mask is not None:
         targets = targets.masked_fill(~mask[:, 1:], -100)  # cross_entropy's ignore_index
     value = functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-    return value, {"perplexity": torch.exp(value.detach())}
+    tokens = (targets != -100).sum().to(value.dtype)
+    perplexity = Summed(torch.stack([value.detach() * tokens, tokens]), exp_mean)
+    return value, {"perplexity": perplexity}

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
+from torch import nn
 
 from recipes.common.config import dataset_kwargs
+from recipes.common.metrics import RecipeMetric, batch_value
 from recipes.common.optim import build_optimizer
-from recipes.common.task import Task, step
+from recipes.common.task import Task, first_dimension, step
 from streaming_lightning.integrations.lightning import AtomicCheckpointIO, StreamingDataModule
 
 LAST = "last.ckpt"
@@ -33,6 +35,9 @@ class RecipeModule(pl.LightningModule):
         self.task = task
         self.config = config
         self.model = task.build_model(config.model)
+        # Over the whole evaluation pass, summed across ranks (Lightning computes and resets
+        # them at the epoch end); their states are not saved in checkpoints.
+        self.eval_metrics = nn.ModuleDict({name: RecipeMetric(name) for name in task.metric_names})
         self._started = started  # monotonic time the run began: logs time to first batch
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -48,14 +53,17 @@ class RecipeModule(pl.LightningModule):
         loss, metrics = step(self.task, self.model, batch)
         self.log("train/loss", loss, prog_bar=True)
         for name, value in metrics.items():
-            self.log(f"train/{name}", value)
+            self.log(f"train/{name}", batch_value(value))
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         loss, metrics = step(self.task, self.model, batch)
-        self.log("eval/loss", loss, prog_bar=True, sync_dist=True)
+        samples = (self.task.batch_samples or first_dimension)(batch)
+        self.log("eval/loss", loss, prog_bar=True, sync_dist=True, batch_size=samples)
         for name, value in metrics.items():
-            self.log(f"eval/{name}", value, sync_dist=True)
+            metric = cast(RecipeMetric, self.eval_metrics[name])
+            metric.update(value, samples)
+            self.log(f"eval/{name}", metric)
 
     def configure_optimizers(self) -> Any:
         total = self.trainer.estimated_stepping_batches  # the data module keeps the position

@@ -8,13 +8,14 @@ config of its model, how to build the model and how a batch becomes a loss. Ever
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from recipes.common.metrics import MetricValue
 from streaming_lightning import StreamingDataset
 from streaming_lightning.errors import ConfigError
 
@@ -30,8 +31,9 @@ class Task:
     #: A dataclass of the model's options: the ``model:`` section of the YAML.
     model_config: type
     build_model: Callable[[Any], nn.Module]
-    #: (model, batch) → (loss, {metric name: value}) for one device batch.
-    loss: Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+    #: (model, batch) → (loss, {metric name: value}) for one device batch; a value is a
+    #: scalar (a split averages them by samples) or :class:`~recipes.common.metrics.Summed`.
+    loss: Callable[[nn.Module, Any], tuple[torch.Tensor, Mapping[str, MetricValue]]]
     #: Every name ``loss`` may report (a batch may leave some out: COCO's box metrics in a
     #: batch without boxes). Composer wants its evaluation metrics before the first batch.
     metric_names: tuple[str, ...] = ()
@@ -58,7 +60,9 @@ def load_task(name: str) -> Task:
     return task
 
 
-def step(task: Task, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def step(
+    task: Task, model: nn.Module, batch: Any
+) -> tuple[torch.Tensor, Mapping[str, MetricValue]]:
     """``task.loss`` on one batch, refusing a metric its ``metric_names`` does not list (an
     undeclared name would be logged by Lightning but silently missing under Composer)."""
     loss, metrics = task.loss(model, batch)

@@ -3,6 +3,7 @@ label tensors → a few training steps of a segmentation model."""
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -33,6 +34,7 @@ from recipes.ade20k.transforms import (
 )
 from recipes.common.config import load_config
 from recipes.common.convert import WriteOptions
+from recipes.common.metrics import RecipeMetric, batch_value
 from streaming_lightning import LocalDataset
 from streaming_lightning.errors import ConfigError
 from tests.recipes.helpers import check_trains_and_resumes, train_args
@@ -390,14 +392,41 @@ def test_metrics_skip_ignored_pixels() -> None:
     target = torch.tensor([[[0, 0, 1, IGNORE_INDEX]]])  # 1 × 1 × 4
     predicted = torch.tensor([[[0, 1, 1, 2]]])
     scores = torch.nn.functional.one_hot(predicted, 3).permute(0, 3, 1, 2).float()
-    metrics = segmentation_metrics(scores, target)
+    metrics = {k: batch_value(v) for k, v in segmentation_metrics(scores, target).items()}
     assert math.isclose(float(metrics["pixel_accuracy"]), 2 / 3, rel_tol=1e-6)
     # Class 0: 1 right of 2 (union 2); class 1: 1 right, union 2; class 2 absent.
     assert math.isclose(float(metrics["mean_iou"]), (1 / 2 + 1 / 2) / 2, rel_tol=1e-6)
-    perfect = segmentation_metrics(scores, predicted)
+    perfect = {k: batch_value(v) for k, v in segmentation_metrics(scores, predicted).items()}
     assert float(perfect["pixel_accuracy"]) == 1 == float(perfect["mean_iou"])
     none = segmentation_metrics(scores, torch.full_like(target, IGNORE_INDEX))
-    assert float(none["mean_iou"]) == 0
+    assert float(batch_value(none["mean_iou"])) == 0 == float(batch_value(none["pixel_accuracy"]))
+
+
+def test_split_metrics_sum_over_batches_rather_than_average_them() -> None:
+    """mmsegmentation's mIoU: intersections and unions summed over the split. Two batches,
+    one with a rare class predicted well, one large and wrong: the split's figure is the one
+    of the concatenated batches, whatever the batching — the mean of batch mIoUs is not."""
+    first_target = torch.tensor([[[2, 2, 0, 0]]])
+    first_scores = torch.nn.functional.one_hot(first_target, 3).permute(0, 3, 1, 2).float()
+    second_target = torch.zeros(1, 1, 12, dtype=torch.long)
+    second_target[..., :6] = 1
+    second_pred = torch.ones_like(second_target)
+    second_scores = torch.nn.functional.one_hot(second_pred, 3).permute(0, 3, 1, 2).float()
+    split = {name: RecipeMetric(name) for name in ("pixel_accuracy", "mean_iou")}
+    per_batch = {name: [] for name in split}
+    for scores, target in ((first_scores, first_target), (second_scores, second_target)):
+        for name, value in segmentation_metrics(scores, target).items():
+            split[name].update(value, len(target))
+            per_batch[name].append(float(batch_value(value)))
+    joined = segmentation_metrics(
+        torch.cat([first_scores, second_scores], dim=-1),
+        torch.cat([first_target, second_target], dim=-1),
+    )
+    for name, metric in split.items():
+        assert math.isclose(float(metric.compute()), float(batch_value(joined[name])), rel_tol=1e-6)
+    # Class 0: 2 of 8 (union 8); class 1: 6 of 6, union 12; class 2: 2 of 2.
+    assert math.isclose(float(split["mean_iou"].compute()), (2 / 8 + 6 / 12 + 1) / 3, rel_tol=1e-6)
+    assert float(split["mean_iou"].compute()) != pytest.approx(np.mean(per_batch["mean_iou"]))
 
 
 def test_loss_ignores_other_and_names_a_too_small_model() -> None:
@@ -436,6 +465,16 @@ def test_train_py_trains_checkpoints_and_resumes(mds: str, tmp_path: Path) -> No
     check_trains_and_resumes("yamls/ade20k.yaml", args, tmp_path)  # 3 steps an epoch, + val
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert math.isfinite(float(state["state_dict"]["model.head.3.bias"].sum()))
+    # Each epoch end evaluated the val split: the split's metrics, from summed counts.
+    logged = [
+        row
+        for path in sorted((tmp_path / "ckpt" / "logs").rglob("metrics.csv"))
+        for row in csv.DictReader(path.open())
+        if row.get("eval/mean_iou")
+    ]
+    assert logged, "no evaluation was logged"
+    for row in logged:
+        assert 0 <= float(row["eval/mean_iou"]) <= 1 and 0 <= float(row["eval/pixel_accuracy"]) <= 1
 
 
 def test_yaml_matches_the_schema_and_model_options_are_checked() -> None:
