@@ -320,6 +320,21 @@ class Attempt:
     shm: set[int] = field(default_factory=set)  # inodes of /dev/shm files its processes had open
 
 
+def process_states(pids: set[int]) -> str:
+    """One line per process: pid, state, the kernel function it sleeps in and its command —
+    what a hung attempt was waiting on."""
+    lines = []
+    for pid in sorted(pids):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text().strip() or "-"
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited while we looked
+        lines.append(f"  {pid} {state} {wchan} {command[:160]}")
+    return "\n".join(lines) or "  (none)"
+
+
 class Running:
     """One attempt of the command, watched: its processes and the /dev/shm files they open are
     listed every ``POLL_S`` by a thread (so the loop that times the kill stays responsive)."""
@@ -355,7 +370,12 @@ class Running:
         if self.attempt.first_step_s is None and self._log.exists() and self._log.stat().st_size:
             self.attempt.first_step_s = now - self.started
         if now - self.started > ATTEMPT_TIMEOUT_S:
-            raise AssertionError(f"attempt {self.attempt.index} hung:\n{self.layout.output()}")
+            attempt = self.attempt
+            raise AssertionError(
+                f"attempt {attempt.index} ({attempt.kind}, resumed at step {attempt.resumed_at}, "
+                f"first step after {attempt.first_step_s} s) hung; its processes now:\n"
+                f"{process_states(group_pids(self.proc.pid))}\n{self.layout.output()}"
+            )
         return self.proc.poll() is None
 
     def finish(self) -> None:
